@@ -1,0 +1,166 @@
+/* sesame identity list|show|verify|delete: the operator's view of verification. */
+#include "admin/admin_internal.h"
+#include "api/api.h"
+
+#include <string.h>
+
+struct identity_args {
+    const struct store_account *account;
+    const char *region;
+    char name[STORE_IDENTITY_LEN];
+    struct store_identity result;
+};
+
+static void identity_line(const struct store_identity *i, void *ctx)
+{
+    (void)ctx;
+    printf("%s\t%s\t%s\n", i->identity, i->kind == IDENTITY_DOMAIN ? "Domain" : "EmailAddress",
+           i->status);
+}
+
+/* Resolves the account, the region and the identity argument. */
+static int identity_prepare(struct admin_ctx *ctx, struct store_account *acct,
+                            struct identity_args *a, const struct admin_verb *verb)
+{
+    memset(a, 0, sizeof *a);
+    int rc = admin_account(ctx, NULL, acct);
+    if (rc == ADMIN_OK)
+        rc = admin_region(ctx, &a->region);
+    if (rc != ADMIN_OK)
+        return rc;
+    a->account = acct;
+    if (verb) {
+        if (ctx->opts.positional_count != 1)
+            return admin_usage_error(verb, "give one identity");
+        core_strlcpy(a->name, ctx->opts.positional[0], sizeof a->name);
+        api_identity_normalize(a->name);
+    }
+    return ADMIN_OK;
+}
+
+static int identity_list(struct admin_ctx *ctx)
+{
+    struct store_account acct;
+    struct identity_args a;
+    int rc = identity_prepare(ctx, &acct, &a, NULL);
+    if (rc != ADMIN_OK)
+        return rc;
+    return store_identity_list(ctx->conn, acct.id, a.region, -1, "", 1 << 30, identity_line,
+                               NULL) == STORE_OK
+               ? ADMIN_OK
+               : admin_fail("cannot read identities");
+}
+
+static int identity_show(struct admin_ctx *ctx)
+{
+    struct store_account acct;
+    struct identity_args a;
+    struct store_identity id;
+    int rc = identity_prepare(ctx, &acct, &a, &admin_identity_verbs[1]);
+    if (rc != ADMIN_OK)
+        return rc;
+    rc = store_identity_get(ctx->conn, acct.id, a.region, a.name, &id);
+    if (rc == STORE_NOT_FOUND)
+        return admin_fail("no identity %s in %s for account %s", a.name, a.region, acct.id);
+    if (rc != STORE_OK)
+        return admin_fail("cannot read identities");
+    char stamp[32];
+    core_iso8601(id.status_ms, stamp, sizeof stamp);
+    printf("identity: %s\ntype: %s\nregion: %s\naccount: %s\nstatus: %s\nsince: %s\n",
+           id.identity, id.kind == IDENTITY_DOMAIN ? "Domain" : "EmailAddress", id.region,
+           id.account_id, id.status, stamp);
+    struct store_email_link link;
+    if (id.kind == IDENTITY_DOMAIN) {
+        printf("txt_record: %s.%s TXT \"%s\"\n", ctx->cfg.dns_prefix, id.identity, id.token);
+    } else if (strcmp(id.status, "Success") &&
+               store_email_link_find(ctx->conn, acct.id, a.region, id.identity, &link) == STORE_OK) {
+        char url[512];
+        api_verify_link(&ctx->cfg, link.token, url, sizeof url);
+        core_iso8601(link.expires_ms, stamp, sizeof stamp);
+        printf("verification_link: %s\nlink_expires: %s\n", url, stamp);
+    }
+    return ADMIN_OK;
+}
+
+static int identity_verify_tx(struct admin_ctx *ctx, void *arg)
+{
+    struct identity_args *a = arg;
+    struct store_identity *id = &a->result;
+    int rc = store_identity_get(ctx->conn, a->account->id, a->region, a->name, id);
+    if (rc == STORE_ERROR)
+        return admin_fail("cannot read identities");
+    if (rc == STORE_NOT_FOUND) {
+        memset(id, 0, sizeof *id);
+        core_strlcpy(id->account_id, a->account->id, sizeof id->account_id);
+        core_strlcpy(id->region, a->region, sizeof id->region);
+        core_strlcpy(id->identity, a->name, sizeof id->identity);
+        id->kind = strchr(a->name, '@') ? IDENTITY_EMAIL : IDENTITY_DOMAIN;
+        id->created_ms = core_now_ms();
+        if (id->kind == IDENTITY_DOMAIN) {
+            unsigned char raw[32];
+            core_random_bytes(raw, sizeof raw);
+            core_base64_encode(raw, sizeof raw, id->token);
+        }
+    }
+    core_strlcpy(id->status, "Success", sizeof id->status);
+    id->status_ms = core_now_ms();
+    id->missing_since_ms = 0;
+    return store_identity_put(ctx->conn, id) == STORE_OK ? ADMIN_OK
+                                                         : admin_fail("cannot store the identity");
+}
+
+static int identity_verify(struct admin_ctx *ctx)
+{
+    struct store_account acct;
+    struct identity_args a;
+    int rc = identity_prepare(ctx, &acct, &a, &admin_identity_verbs[2]);
+    if (rc != ADMIN_OK)
+        return rc;
+    if (!admin_flag(ctx, "force"))
+        return admin_usage_error(&admin_identity_verbs[2],
+                                 "--force is required: it marks the identity verified without "
+                                 "the DNS or email check");
+    bool email = strchr(a.name, '@') != NULL;
+    if (email ? !api_email_valid(a.name) : !api_domain_valid(a.name))
+        return admin_fail("invalid %s: %s", email ? "email address" : "domain name", a.name);
+    rc = admin_write(ctx, identity_verify_tx, &a);
+    if (rc == ADMIN_OK)
+        printf("verified: %s (%s, account %s)\n", a.name, a.region, acct.id);
+    return rc;
+}
+
+static int identity_delete_tx(struct admin_ctx *ctx, void *arg)
+{
+    struct identity_args *a = arg;
+    int rc = store_identity_delete(ctx->conn, a->account->id, a->region, a->name);
+    if (rc == STORE_NOT_FOUND)
+        return admin_fail("no identity %s in %s", a->name, a->region);
+    return rc == STORE_OK ? ADMIN_OK : admin_fail("cannot delete %s", a->name);
+}
+
+static int identity_delete(struct admin_ctx *ctx)
+{
+    struct store_account acct;
+    struct identity_args a;
+    int rc = identity_prepare(ctx, &acct, &a, &admin_identity_verbs[3]);
+    if (rc == ADMIN_OK)
+        rc = admin_write(ctx, identity_delete_tx, &a);
+    if (rc == ADMIN_OK)
+        printf("deleted: %s (%s)\n", a.name, a.region);
+    return rc;
+}
+
+static const char *const identity_value_opts[] = {"account", "region", NULL};
+static const char *const identity_flags[] = {"force", NULL};
+
+const struct admin_verb admin_identity_verbs[] = {
+    {"list", "identity list [--region R] [--account ID]", identity_value_opts, NULL,
+     identity_list},
+    {"show", "identity show IDENTITY [--region R] [--account ID]", identity_value_opts, NULL,
+     identity_show},
+    {"verify", "identity verify --force IDENTITY [--region R] [--account ID]",
+     identity_value_opts, identity_flags, identity_verify},
+    {"delete", "identity delete IDENTITY [--region R] [--account ID]", identity_value_opts, NULL,
+     identity_delete},
+    {NULL, NULL, NULL, NULL, NULL},
+};

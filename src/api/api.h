@@ -1,0 +1,68 @@
+/* api: the SES Query API over HTTP(S): request parsing, authentication, the actions, and
+ * the XML replies. One api_thread per I/O thread; they share an api_shared. */
+#ifndef SESAME_API_H
+#define SESAME_API_H
+
+#include "core/core.h"
+#include "store/store.h"
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct api_shared;
+struct api_thread;
+
+/* ---- Query parameters (form encoding, used by the HTTP layer and the fuzzers) ---- */
+struct query_param {
+    char *name;
+    char *value;
+    size_t value_len;
+};
+
+struct query_params {
+    struct query_param *items;
+    size_t count, cap;
+};
+
+enum query_error {
+    QUERY_OK = 0,
+    QUERY_MALFORMED,  /* bad percent-encoding or an empty name: MalformedQueryString */
+    QUERY_DUPLICATE,  /* a parameter given twice: InvalidQueryParameter */
+    QUERY_NOT_UTF8,   /* a value that is not UTF-8: InvalidParameterValue */
+    QUERY_TOO_MANY,   /* more parameters than query_max_params */
+};
+
+#define QUERY_MAX_PARAMS 4096
+
+void query_params_init(struct query_params *q);
+void query_params_free(struct query_params *q);
+/* Adds the name=value pairs of an application/x-www-form-urlencoded string. On error,
+ * bad_name receives the offending parameter's name (truncated). */
+enum query_error query_parse(struct query_params *q, const char *data, size_t len,
+                             char *bad_name, size_t bad_len);
+const char *query_get(const struct query_params *q, const char *name);
+/* Collects prefix.member.N (and the prose form prefix.N) ordered by N; gaps are allowed.
+ * Returns the number of values written to out (at most max); -1 when more than max. */
+int query_list(const struct query_params *q, const char *prefix, const char **out, int max);
+
+/* ---- the server ---- */
+struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store *store);
+void api_shared_free(struct api_shared *sh);
+
+/* Serves the Query API on this thread's base: plain HTTP on http_fd and HTTPS on https_fd
+ * (either may be -1). tls is the server context for https_fd. */
+struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base, SSL_CTX *tls,
+                                  int http_fd, int https_fd);
+void api_thread_free(struct api_thread *t);
+
+/* ---- address and domain rules (shared with the admin command) ---- */
+bool api_email_valid(const char *addr);
+bool api_domain_valid(const char *domain);
+/* Lower-cases a domain identity; email identities stay as given (DECISIONS 9). */
+void api_identity_normalize(char *identity);
+/* The verification link for an email identity's token. */
+void api_verify_link(const struct sesame_config *cfg, const char *token, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,88 @@
+/* Private to the api module: the per-request call, the action table and reply helpers. */
+#ifndef SESAME_API_INTERNAL_H
+#define SESAME_API_INTERNAL_H
+
+#include "api/api.h"
+#include "store/store.h"
+
+#include <pthread.h>
+
+struct evhttp_request;
+
+#define API_NAMESPACE "http://ses.amazonaws.com/doc/2010-12-01/"
+
+struct api_throttle; /* per-account token buckets for non-send actions */
+
+struct api_shared {
+    struct sesame_config cfg;
+    struct store *store;
+    pthread_mutex_t throttle_lock;
+    struct api_throttle *throttles;
+};
+
+struct api_thread {
+    struct api_shared *sh;
+    struct event_base *base;
+    struct store_conn *conn;
+    struct evhttp *http;
+    struct evhttp *https;
+    SSL_CTX *tls;
+};
+
+/* One Query API request, from parsing to reply. Owned by the thread that received it. */
+struct api_call {
+    struct api_thread *t;
+    struct evhttp_request *req;
+    struct query_params params;
+    char request_id[37];
+    const char *action;
+    struct store_account account;
+    struct store_key key;
+    char region[STORE_REGION_LEN];
+    struct buf out; /* the XML reply */
+    void *action_ctx; /* for actions that finish after a store write */
+};
+
+struct api_action {
+    const char *name;
+    void (*run)(struct api_call *call);
+    bool is_send; /* send actions are limited by the sending rate, not the non-send throttle */
+};
+const struct api_action *api_action_find(const char *name);
+
+/* ---- replies (each ends the call and frees it) ---- */
+/* Starts <ActionResponse xmlns=...>; then the action appends its result. */
+void api_reply_begin(struct api_call *call);
+/* Appends ResponseMetadata, closes the root and sends 200. */
+void api_reply_finish(struct api_call *call);
+/* Sends ErrorResponse with the code's HTTP status and type (spec 30 §3). */
+void api_reply_error(struct api_call *call, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* ValidationError for a required parameter that is missing (DECISIONS 2). */
+void api_reply_missing(struct api_call *call, const char *member);
+int api_error_status(const char *code);
+
+/* ---- XML ---- */
+void xml_escape(struct buf *b, const char *text);
+void xml_element(struct buf *b, const char *name, const char *text);
+
+/* ---- actions, one file each group ---- */
+void action_verify_email_identity(struct api_call *call);
+void action_verify_email_address(struct api_call *call);
+void action_verify_domain_identity(struct api_call *call);
+void action_list_identities(struct api_call *call);
+void action_list_verified_email_addresses(struct api_call *call);
+void action_delete_identity(struct api_call *call);
+void action_delete_verified_email_address(struct api_call *call);
+void action_get_identity_verification_attributes(struct api_call *call);
+void action_get_send_quota(struct api_call *call);
+void action_get_send_statistics(struct api_call *call);
+
+/* Per-account non-send throttle (DECISIONS 7): true when the call may proceed. */
+bool api_throttle_allow(struct api_shared *sh, const char *account_id);
+void api_throttle_free_all(struct api_shared *sh);
+
+/* Limits of an account in a region, with the configured defaults when none are stored. */
+void api_account_limits(struct api_call *call, struct store_account_region *out);
+
+#endif

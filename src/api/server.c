@@ -1,0 +1,388 @@
+/* The HTTP(S) side of the Query API: one evhttp per listener per I/O thread, request
+ * intake (parameters from the query string and form body), authentication, dispatch. */
+#include "api/api_internal.h"
+#include "auth/auth.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <sys/queue.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_MAX_HEADERS 64
+
+void api_call_free(struct api_call *call)
+{
+    query_params_free(&call->params);
+    buf_free(&call->out);
+    free(call);
+}
+
+struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store *store)
+{
+    struct api_shared *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    sh->cfg = *cfg;
+    sh->store = store;
+    pthread_mutex_init(&sh->throttle_lock, NULL);
+    return sh;
+}
+
+void api_shared_free(struct api_shared *sh)
+{
+    if (!sh)
+        return;
+    api_throttle_free_all(sh);
+    pthread_mutex_destroy(&sh->throttle_lock);
+    free(sh);
+}
+
+/* ---- parameters ---- */
+
+static bool api_form_body(struct evhttp_request *req)
+{
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+    return ct && !strncasecmp(ct, "application/x-www-form-urlencoded", 33);
+}
+
+/* Query string and form body together; false after replying with the error. */
+static bool api_call_parse(struct api_call *call, const char *query, const char *body,
+                           size_t body_len)
+{
+    char bad[128] = "";
+    enum query_error err = query_parse(&call->params, query ? query : "", query ? strlen(query) : 0,
+                                       bad, sizeof bad);
+    if (err == QUERY_OK && evhttp_request_get_command(call->req) == EVHTTP_REQ_POST &&
+        api_form_body(call->req))
+        err = query_parse(&call->params, body, body_len, bad, sizeof bad);
+    switch (err) {
+    case QUERY_OK:
+        return true;
+    case QUERY_MALFORMED:
+        api_reply_error(call, "MalformedQueryString", "The query string is malformed near '%s'.",
+                        bad);
+        break;
+    case QUERY_DUPLICATE:
+        api_reply_error(call, "InvalidQueryParameter", "Parameter %s is given more than once.",
+                        bad);
+        break;
+    case QUERY_NOT_UTF8:
+        api_reply_error(call, "InvalidParameterValue", "The value of %s is not valid UTF-8.", bad);
+        break;
+    case QUERY_TOO_MANY:
+        api_reply_error(call, "InvalidQueryParameter", "Too many parameters.");
+        break;
+    }
+    return false;
+}
+
+/* ---- authentication ---- */
+
+static const char *api_secret_lookup(void *ctx, const char *key_id)
+{
+    struct api_call *call = ctx;
+    if (store_key_get(call->t->conn, key_id, &call->key) != STORE_OK || !call->key.active)
+        return NULL;
+    return call->key.secret;
+}
+
+static const char *auth_error_code(enum auth_status st)
+{
+    switch (st) {
+    case AUTH_MISSING_TOKEN:
+        return "MissingAuthenticationToken";
+    case AUTH_INCOMPLETE:
+        return "IncompleteSignature";
+    case AUTH_UNKNOWN_KEY:
+        return "InvalidClientTokenId";
+    case AUTH_BAD_SIGNATURE:
+        return "SignatureDoesNotMatch";
+    case AUTH_EXPIRED:
+        return "RequestExpired";
+    default:
+        return "InternalFailure";
+    }
+}
+
+static bool api_call_region(struct api_call *call, const struct auth_result *res)
+{
+    const struct sesame_config *cfg = &call->t->sh->cfg;
+    if (!res->region[0]) { /* AWS3 schemes carry no scope: the default region */
+        core_strlcpy(call->region, cfg->regions[0], sizeof call->region);
+        return true;
+    }
+    if (strcmp(res->service, "ses") && strcmp(res->service, "email")) {
+        api_reply_error(call, "SignatureDoesNotMatch",
+                        "Credential should be scoped to correct service: 'ses'.");
+        return false;
+    }
+    if (!config_has_region(cfg, res->region)) {
+        api_reply_error(call, "SignatureDoesNotMatch",
+                        "Credential should be scoped to a valid region, not '%s'.", res->region);
+        return false;
+    }
+    core_strlcpy(call->region, res->region, sizeof call->region);
+    return true;
+}
+
+static bool api_call_authenticate(struct api_call *call, const char *path, const char *query,
+                                  const unsigned char *body, size_t body_len)
+{
+    struct auth_header headers[API_MAX_HEADERS];
+    size_t n = 0;
+    struct evkeyval *kv;
+    TAILQ_FOREACH(kv, evhttp_request_get_input_headers(call->req), next)
+    {
+        if (n < API_MAX_HEADERS)
+            headers[n++] = (struct auth_header){kv->key, kv->value};
+    }
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(call->req);
+    struct auth_request ar = {
+        .method = cmd == EVHTTP_REQ_POST ? "POST" : "GET",
+        .path = path,
+        .query = query,
+        .headers = headers,
+        .header_count = n,
+        .body = body,
+        .body_len = body_len,
+        .now_s = core_now_ms() / 1000,
+        .max_skew_s = call->t->sh->cfg.api_signature_skew_s,
+    };
+    struct auth_result res;
+    memset(&res, 0, sizeof res);
+    enum auth_status st = auth_verify(&ar, api_secret_lookup, call, &res);
+    if (st != AUTH_OK) {
+        api_reply_error(call, auth_error_code(st), "%s", res.message);
+        return false;
+    }
+    if (!api_call_region(call, &res))
+        return false;
+    if (store_account_get(call->t->conn, call->key.account_id, &call->account) != STORE_OK) {
+        api_reply_error(call, "InvalidClientTokenId",
+                        "The security token included in the request is invalid.");
+        return false;
+    }
+    if (call->account.disabled) {
+        api_reply_error(call, "OptInRequired",
+                        "The AWS Access Key Id needs a subscription for the service.");
+        return false;
+    }
+    return true;
+}
+
+/* ---- dispatch ---- */
+
+static bool api_call_check_version(struct api_call *call)
+{
+    const char *version = query_get(&call->params, "Version");
+    if (!version || !strcmp(version, "2010-12-01"))
+        return true;
+    api_reply_error(call, "InvalidAction", "Could not find operation %s for version %s",
+                    call->action, version);
+    return false;
+}
+
+static void api_call_dispatch(struct api_call *call)
+{
+    const char *action = query_get(&call->params, "Action");
+    if (!action || !*action) {
+        call->action = NULL;
+        api_reply_error(call, "MissingAction", "Missing Action");
+        return;
+    }
+    const struct api_action *a = api_action_find(action);
+    if (!a) {
+        call->action = NULL;
+        api_reply_error(call, "InvalidAction", "Could not find operation %s for version 2010-12-01",
+                        action);
+        return;
+    }
+    call->action = a->name;
+    if (!api_call_check_version(call))
+        return;
+    if (!a->is_send && !api_throttle_allow(call->t->sh, call->account.id)) {
+        api_reply_error(call, "Throttling", "Rate exceeded");
+        return;
+    }
+    a->run(call);
+}
+
+static void api_handle_query(struct api_thread *t, struct evhttp_request *req, const char *path,
+                             const char *query)
+{
+    struct api_call *call = calloc(1, sizeof *call);
+    if (!call)
+        abort();
+    call->t = t;
+    call->req = req;
+    query_params_init(&call->params);
+    buf_init(&call->out);
+    core_uuid4(call->request_id);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t body_len = evbuffer_get_length(in);
+    const char *body = body_len ? (const char *)evbuffer_pullup(in, -1) : "";
+    if (!api_call_parse(call, query, body, body_len))
+        return;
+    if (!api_call_authenticate(call, path, query, (const unsigned char *)body, body_len))
+        return;
+    api_call_dispatch(call);
+}
+
+/* ---- the email verification link (DECISIONS 26) ---- */
+
+struct api_link {
+    struct api_thread *t;
+    struct evhttp_request *req;
+    char token[64];
+    int outcome; /* 0 verified, 1 unknown or used, 2 expired */
+};
+
+static int api_link_write(struct store_conn *c, void *ctx)
+{
+    struct api_link *l = ctx;
+    struct store_email_link link;
+    struct store_identity id;
+    if (store_email_link_take(c, l->token, &link) != STORE_OK)
+        return l->outcome = 1, STORE_OK;
+    if (link.expires_ms < core_now_ms())
+        return l->outcome = 2, STORE_OK; /* taking it spends it either way */
+    if (store_identity_get(c, link.account_id, link.region, link.identity, &id) != STORE_OK)
+        return l->outcome = 1, STORE_OK;
+    core_strlcpy(id.status, "Success", sizeof id.status);
+    id.status_ms = core_now_ms();
+    l->outcome = 0;
+    log_info("verification: %s verified in %s for account %s", id.identity, id.region,
+             id.account_id);
+    return store_identity_put(c, &id);
+}
+
+static void api_link_done(int status, void *ctx)
+{
+    struct api_link *l = ctx;
+    static const char *pages[] = {
+        "Your email address has been verified. You can now send email from it.\n",
+        "This verification link is not valid, or has already been used.\n",
+        "This verification link has expired. Ask for a new one.\n",
+    };
+    int code = status != STORE_OK ? 500 : l->outcome == 0 ? 200 : l->outcome == 1 ? 404 : 410;
+    struct evbuffer *body = evbuffer_new();
+    evbuffer_add_printf(body, "%s", status != STORE_OK ? "Internal error\n" : pages[l->outcome]);
+    evhttp_add_header(evhttp_request_get_output_headers(l->req), "Content-Type",
+                      "text/plain; charset=utf-8");
+    evhttp_send_reply(l->req, code, code == 200 ? "OK" : "Not verified", body);
+    evbuffer_free(body);
+    free(l);
+}
+
+static void api_handle_link(struct api_thread *t, struct evhttp_request *req, const char *query)
+{
+    struct evkeyvalq params;
+    TAILQ_INIT(&params);
+    const char *token = NULL;
+    if (query && evhttp_parse_query_str(query, &params) == 0)
+        token = evhttp_find_header(&params, "token");
+    struct api_link *l = calloc(1, sizeof *l);
+    if (!l)
+        abort();
+    l->t = t;
+    l->req = req;
+    core_strlcpy(l->token, token ? token : "", sizeof l->token);
+    evhttp_clear_headers(&params);
+    store_submit(t->sh->store, t->base, api_link_write, api_link_done, l);
+}
+
+static void api_handle(struct evhttp_request *req, void *arg)
+{
+    struct api_thread *t = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = evhttp_uri_get_path(uri);
+    const char *query = evhttp_uri_get_query(uri);
+    if (!path || !*path)
+        path = "/";
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
+        evhttp_send_error(req, 405, "Method Not Allowed");
+        return;
+    }
+    if (!strcmp(path, "/verify-email")) {
+        api_handle_link(t, req, query);
+        return;
+    }
+    if (strcmp(path, "/")) {
+        evhttp_send_error(req, 404, "Not Found");
+        return;
+    }
+    api_handle_query(t, req, path, query);
+}
+
+/* ---- listeners ---- */
+
+static struct bufferevent *api_tls_bev(struct event_base *base, void *arg)
+{
+    SSL *ssl = SSL_new((SSL_CTX *)arg);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                             BEV_OPT_CLOSE_ON_FREE);
+    if (bev)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls)
+{
+    struct evhttp *http = evhttp_new(t->base);
+    if (!http)
+        return NULL;
+    const struct sesame_config *cfg = &t->sh->cfg;
+    evhttp_set_max_body_size(http, cfg->api_max_body_bytes);
+    evhttp_set_max_headers_size(http, 64 * 1024);
+    evhttp_set_timeout(http, (int)cfg->api_idle_timeout_s);
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_default_content_type(http, "text/xml");
+    evhttp_set_gencb(http, api_handle, t);
+    if (tls)
+        evhttp_set_bevcb(http, api_tls_bev, tls);
+    if (!evhttp_accept_socket_with_handle(http, fd)) {
+        evhttp_free(http);
+        return NULL;
+    }
+    return http;
+}
+
+struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base, SSL_CTX *tls,
+                                  int http_fd, int https_fd)
+{
+    struct api_thread *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->sh = sh;
+    t->base = base;
+    t->tls = tls;
+    t->conn = store_conn_open(sh->store);
+    if (!t->conn)
+        goto fail;
+    if (http_fd >= 0 && !(t->http = api_http_new(t, http_fd, NULL)))
+        goto fail;
+    if (https_fd >= 0 && !(t->https = api_http_new(t, https_fd, tls)))
+        goto fail;
+    return t;
+fail:
+    api_thread_free(t);
+    return NULL;
+}
+
+void api_thread_free(struct api_thread *t)
+{
+    if (!t)
+        return;
+    if (t->http)
+        evhttp_free(t->http);
+    if (t->https)
+        evhttp_free(t->https);
+    store_conn_close(t->conn);
+    free(t);
+}

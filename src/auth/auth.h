@@ -1,0 +1,76 @@
+/* auth: request signatures (SigV4 header and presigned, AWS3-HTTPS, AWS3), SMTP password
+ * derivation and access-key generation. Pure functions over the request's bytes: no I/O,
+ * no store access; the caller supplies the secret lookup. */
+#ifndef SESAME_AUTH_H
+#define SESAME_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AUTH_KEY_ID_LEN 20     /* AKIA + 16 characters of base32 */
+#define AUTH_SECRET_LEN 40     /* base64 alphabet, like AWS secrets */
+#define AUTH_SMTP_PASSWORD_LEN 44
+
+enum auth_status {
+    AUTH_OK = 0,
+    AUTH_MISSING_TOKEN,       /* no credentials at all: MissingAuthenticationToken 403 */
+    AUTH_INCOMPLETE,          /* malformed or partial signature: IncompleteSignature 400 */
+    AUTH_UNKNOWN_KEY,         /* InvalidClientTokenId 403 */
+    AUTH_BAD_SIGNATURE,       /* SignatureDoesNotMatch 403 */
+    AUTH_EXPIRED,             /* RequestExpired 400 */
+};
+
+struct auth_header {
+    const char *name; /* as received; compared case-insensitively */
+    const char *value;
+};
+
+struct auth_request {
+    const char *method;     /* "GET", "POST" */
+    const char *path;       /* raw path as received, without the query, e.g. "/" */
+    const char *query;      /* raw query string without '?', may be NULL or "" */
+    const struct auth_header *headers;
+    size_t header_count;
+    const unsigned char *body;
+    size_t body_len;
+    int64_t now_s;          /* server time, seconds since the epoch */
+    int64_t max_skew_s;     /* 900 */
+};
+
+/* Returns the secret for key_id (NUL-terminated) or NULL when the key is unknown or not
+ * active. The returned pointer must stay valid until auth_verify returns. */
+typedef const char *(*auth_secret_lookup)(void *ctx, const char *key_id);
+
+struct auth_result {
+    char key_id[64];
+    char region[32];  /* from the SigV4 credential scope; empty for AWS3 schemes */
+    char service[32]; /* from the SigV4 credential scope */
+    char scheme[24];  /* "AWS4-HMAC-SHA256", "AWS4-presigned", "AWS3-HTTPS", "AWS3" */
+    char message[256]; /* explanation for a failure, in AWS's words where known */
+};
+
+/* Finds the credentials in the request (Authorization header, X-Amz-* query parameters,
+ * or X-Amzn-Authorization) and verifies them. Signature comparison is constant-time. */
+enum auth_status auth_verify(const struct auth_request *req, auth_secret_lookup lookup,
+                             void *lookup_ctx, struct auth_result *out);
+
+/* True when the query-string parameter belongs to authentication and must not be seen
+ * as an action parameter (X-Amz-*, AWSAccessKeyId, Signature, SignatureVersion, ...). */
+bool auth_is_signature_param(const char *name);
+
+/* SMTP passwords (spec 20 §10.2, DECISIONS 21): base64 of version byte + HMAC. out: 45 bytes. */
+void auth_smtp_password_v2(const char *secret, char *out);
+void auth_smtp_password_v4(const char *secret, const char *region, char *out);
+
+/* New access key: id "AKIA" + 16 base32 characters, 40-character secret. */
+int auth_key_generate(char key_id[AUTH_KEY_ID_LEN + 1], char secret[AUTH_SECRET_LEN + 1]);
+
+/* Builds SigV4 pieces; exposed so unit tests can check them against the AWS test suite. */
+int auth_sigv4_canonical_request(const struct auth_request *req, const char *signed_headers,
+                                 const char *payload_hash, bool presigned, char **out);
+int auth_sigv4_signature(const char *secret, const char *amz_date, const char *scope_date,
+                         const char *region, const char *service, const char *canonical_request,
+                         char out_hex[65]);
+
+#endif

@@ -1,0 +1,303 @@
+/* The configuration: one INI file over embedded defaults. Every key lives in one table,
+ * so parsing, validation and the example file cannot drift apart. */
+#include "core/core.h"
+
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum config_type { CT_INT, CT_DOUBLE, CT_BOOL, CT_STRING, CT_DURATION, CT_BYTES, CT_REGIONS };
+
+struct config_key {
+    const char *section;
+    const char *name;
+    enum config_type type;
+    size_t offset;
+    size_t size; /* string capacity */
+    double min, max;
+};
+
+#define F(field) offsetof(struct sesame_config, field), sizeof(((struct sesame_config *)0)->field)
+static const struct config_key config_keys[] = {
+    {"server", "threads", CT_INT, F(threads), 0, 64},
+    {"server", "hostname", CT_STRING, F(hostname), 0, 0},
+    {"server", "log_level", CT_STRING, F(log_level), 0, 0},
+    {"regions", "names", CT_REGIONS, F(regions), 0, 0},
+    {"api", "http_listen", CT_STRING, F(api_http_listen), 0, 0},
+    {"api", "https_listen", CT_STRING, F(api_https_listen), 0, 0},
+    {"api", "max_body_bytes", CT_BYTES, F(api_max_body_bytes), 1024, 1e9},
+    {"api", "non_send_rate", CT_DOUBLE, F(api_non_send_rate), 0, 1e6},
+    {"api", "non_send_burst", CT_INT, F(api_non_send_burst), 1, 1e6},
+    {"api", "max_identities", CT_INT, F(api_max_identities), 1, 1e7},
+    {"api", "signature_skew", CT_DURATION, F(api_signature_skew_s), 1, 86400},
+    {"api", "idle_timeout", CT_DURATION, F(api_idle_timeout_s), 1, 86400},
+    {"admin", "listen", CT_STRING, F(admin_listen), 0, 0},
+    {"admin", "token", CT_STRING, F(admin_token), 0, 0},
+    {"tls", "cert", CT_STRING, F(tls_cert), 0, 0},
+    {"tls", "key", CT_STRING, F(tls_key), 0, 0},
+    {"smtp", "starttls_listen", CT_STRING, F(smtp_starttls_listen), 0, 0},
+    {"smtp", "tls_listen", CT_STRING, F(smtp_tls_listen), 0, 0},
+    {"feedback", "listen", CT_STRING, F(feedback_listen), 0, 0},
+    {"store", "backend", CT_STRING, F(store_backend), 0, 0},
+    {"store", "path", CT_STRING, F(store_path), 0, 0},
+    {"store", "fsync", CT_BOOL, F(store_fsync), 0, 0},
+    {"store", "batch_max", CT_INT, F(store_batch_max), 1, 100000},
+    {"accounts", "sandbox_max_24h", CT_DOUBLE, F(sandbox_max_24h), 0, 1e12},
+    {"accounts", "sandbox_max_rate", CT_DOUBLE, F(sandbox_max_rate), 0, 1e9},
+    {"accounts", "production_max_24h", CT_DOUBLE, F(production_max_24h), 0, 1e12},
+    {"accounts", "production_max_rate", CT_DOUBLE, F(production_max_rate), 0, 1e9},
+    {"verification", "auto_verify", CT_BOOL, F(auto_verify), 0, 0},
+    {"verification", "dns_prefix", CT_STRING, F(dns_prefix), 0, 0},
+    {"verification", "poll_interval", CT_DURATION, F(verify_poll_interval_s), 1, 86400 * 30},
+    {"verification", "failure_window", CT_DURATION, F(verify_failure_window_s), 1, 86400 * 365},
+    {"verification", "revocation_window", CT_DURATION, F(verify_revocation_window_s), 1,
+     86400 * 365},
+    {"verification", "email_link_ttl", CT_DURATION, F(email_link_ttl_s), 1, 86400 * 365},
+    {"verification", "link_base_url", CT_STRING, F(link_base_url), 0, 0},
+    {"dns", "resolver", CT_STRING, F(dns_resolver), 0, 0},
+    {"dns", "timeout_ms", CT_INT, F(dns_timeout_ms), 10, 600000},
+    {"delivery", "mode", CT_STRING, F(delivery_mode), 0, 0},
+    {"delivery", "relay", CT_STRING, F(delivery_relay), 0, 0},
+    {"delivery", "mx_port", CT_INT, F(mx_port), 1, 65535},
+    {"delivery", "allow_loopback_mx", CT_BOOL, F(allow_loopback_mx), 0, 0},
+    {"limits", "max_message_bytes", CT_BYTES, F(max_message_bytes), 1024, 1e9},
+    {"limits", "max_recipients", CT_INT, F(max_recipients), 1, 100000},
+    {"limits", "message_id_domain", CT_STRING, F(message_id_domain), 0, 0},
+};
+#undef F
+
+void config_defaults(struct sesame_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    strcpy(cfg->hostname, "localhost");
+    strcpy(cfg->log_level, "info");
+    cfg->region_count = 1;
+    strcpy(cfg->regions[0], "us-east-1");
+    strcpy(cfg->api_https_listen, "0.0.0.0:443");
+    cfg->api_max_body_bytes = 20 * 1024 * 1024; /* a 10 MB message grows by base64 and form encoding */
+    cfg->api_non_send_rate = 1;
+    cfg->api_non_send_burst = 10;
+    cfg->api_max_identities = 1000;
+    cfg->api_signature_skew_s = 900;
+    cfg->api_idle_timeout_s = 60;
+    strcpy(cfg->admin_listen, "127.0.0.1:8025");
+    strcpy(cfg->store_backend, "sqlite");
+    strcpy(cfg->store_path, "sesame.db");
+    cfg->store_fsync = true;
+    cfg->store_batch_max = 512;
+    cfg->sandbox_max_24h = 200;
+    cfg->sandbox_max_rate = 1;
+    cfg->production_max_24h = 10000;
+    cfg->production_max_rate = 5;
+    strcpy(cfg->dns_prefix, "_amazonses");
+    cfg->verify_poll_interval_s = 3600;
+    cfg->verify_failure_window_s = 72 * 3600;
+    cfg->verify_revocation_window_s = 72 * 3600;
+    cfg->email_link_ttl_s = 24 * 3600;
+    cfg->dns_timeout_ms = 5000;
+    strcpy(cfg->delivery_mode, "deliver");
+    cfg->mx_port = 25;
+    cfg->max_message_bytes = 10485760;
+    cfg->max_recipients = 50;
+    strcpy(cfg->message_id_domain, "email.amazonses.com");
+}
+
+struct config_parse {
+    struct sesame_config *cfg;
+    char *err;
+    size_t errlen;
+};
+
+static bool parse_bool(const char *v, bool *out)
+{
+    if (!core_strcasecmp(v, "true") || !core_strcasecmp(v, "yes") || !strcmp(v, "1") ||
+        !core_strcasecmp(v, "on"))
+        return *out = true, true;
+    if (!core_strcasecmp(v, "false") || !core_strcasecmp(v, "no") || !strcmp(v, "0") ||
+        !core_strcasecmp(v, "off"))
+        return *out = false, true;
+    return false;
+}
+
+static bool parse_bytes(const char *v, int64_t *out)
+{
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || n < 0)
+        return false;
+    int64_t unit = 1;
+    if (!strcmp(end, "k") || !strcmp(end, "K"))
+        unit = 1024;
+    else if (!strcmp(end, "M"))
+        unit = 1024 * 1024;
+    else if (*end)
+        return false;
+    *out = n * unit;
+    return true;
+}
+
+static bool region_name_valid(const char *r)
+{
+    size_t n = strlen(r);
+    if (n == 0 || n >= CONFIG_REGION_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '-'))
+            return false;
+    return true;
+}
+
+static bool parse_regions(const char *v, struct sesame_config *cfg)
+{
+    char copy[1024];
+    if (!core_strlcpy(copy, v, sizeof copy))
+        return false;
+    cfg->region_count = 0;
+    for (char *save, *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        if (cfg->region_count == CONFIG_MAX_REGIONS || !region_name_valid(tok) ||
+            config_has_region(cfg, tok))
+            return false;
+        strcpy(cfg->regions[cfg->region_count++], tok);
+    }
+    return cfg->region_count > 0;
+}
+
+static bool config_set(const struct config_key *k, struct sesame_config *cfg, const char *v)
+{
+    char *field = (char *)cfg + k->offset;
+    char *end;
+    switch (k->type) {
+    case CT_INT: {
+        long n = strtol(v, &end, 10);
+        if (end == v || *end || n < k->min || n > k->max)
+            return false;
+        if (k->size == sizeof(int64_t))
+            *(int64_t *)field = n;
+        else
+            *(int *)field = (int)n;
+        return true;
+    }
+    case CT_DOUBLE: {
+        double d = strtod(v, &end);
+        if (end == v || *end || d < k->min || d > k->max)
+            return false;
+        *(double *)field = d;
+        return true;
+    }
+    case CT_BOOL:
+        return parse_bool(v, (bool *)field);
+    case CT_STRING:
+        return core_strlcpy(field, v, k->size);
+    case CT_DURATION: {
+        int64_t d = core_parse_duration(v);
+        if (d < k->min || d > k->max)
+            return false;
+        *(int64_t *)field = d;
+        return true;
+    }
+    case CT_BYTES: {
+        int64_t n;
+        if (!parse_bytes(v, &n) || n < k->min || n > k->max)
+            return false;
+        *(int64_t *)field = n;
+        return true;
+    }
+    case CT_REGIONS:
+        return parse_regions(v, cfg);
+    }
+    return false;
+}
+
+static int config_handler(void *user, const char *section, const char *name, const char *value)
+{
+    struct config_parse *p = user;
+    for (size_t i = 0; i < sizeof config_keys / sizeof config_keys[0]; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (strcmp(k->section, section) || strcmp(k->name, name))
+            continue;
+        if (config_set(k, p->cfg, value))
+            return 1;
+        snprintf(p->err, p->errlen, "invalid value '%s' for key '%s.%s'", value, section, name);
+        return 0;
+    }
+    snprintf(p->err, p->errlen, "unknown key '%s' in section [%s]", name, section);
+    return 0;
+}
+
+static bool config_validate(const struct sesame_config *cfg, char *err, size_t errlen)
+{
+    static const char *modes[] = {"deliver", "relay", "capture"};
+    bool mode_ok = false;
+    for (size_t i = 0; i < 3; i++)
+        mode_ok |= !strcmp(cfg->delivery_mode, modes[i]);
+    if (!mode_ok)
+        return snprintf(err, errlen, "invalid value '%s' for key 'delivery.mode'", cfg->delivery_mode), false;
+    if (strcmp(cfg->store_backend, "sqlite"))
+        return snprintf(err, errlen, "invalid value '%s' for key 'store.backend' (this build has: sqlite)",
+                        cfg->store_backend), false;
+    const char *listens[][2] = {{cfg->api_http_listen, "api.http_listen"},
+                                {cfg->api_https_listen, "api.https_listen"},
+                                {cfg->admin_listen, "admin.listen"},
+                                {cfg->dns_resolver, "dns.resolver"}};
+    for (size_t i = 0; i < 4; i++) {
+        char host[CONFIG_ADDR_LEN];
+        int port;
+        if (listens[i][0][0] && !config_split_addr(listens[i][0], host, sizeof host, &port))
+            return snprintf(err, errlen, "invalid address '%s' for key '%s' (want host:port)",
+                            listens[i][0], listens[i][1]), false;
+    }
+    if (!cfg->api_http_listen[0] && !cfg->api_https_listen[0])
+        return snprintf(err, errlen, "no API listener: set api.https_listen or api.http_listen"), false;
+    return true;
+}
+
+int config_load(const char *path, struct sesame_config *cfg, char *err, size_t errlen)
+{
+    char msg[512] = "";
+    struct config_parse p = {cfg, msg, sizeof msg};
+    int rc = ini_parse(path, config_handler, &p);
+    if (rc == -1)
+        return snprintf(err, errlen, "%s: cannot open", path), -1;
+    if (rc != 0) {
+        if (!msg[0])
+            snprintf(msg, sizeof msg, "syntax error");
+        return snprintf(err, errlen, "%s:%d: %s", path, rc, msg), -1;
+    }
+    if (!config_validate(cfg, msg, sizeof msg))
+        return snprintf(err, errlen, "%s: %s", path, msg), -1;
+    return 0;
+}
+
+bool config_has_region(const struct sesame_config *cfg, const char *region)
+{
+    for (int i = 0; i < cfg->region_count; i++)
+        if (!strcmp(cfg->regions[i], region))
+            return true;
+    return false;
+}
+
+bool config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr)
+        return false;
+    const char *h = addr;
+    size_t hl = (size_t)(colon - addr);
+    if (h[0] == '[') {
+        if (hl < 3 || h[hl - 1] != ']')
+            return false;
+        h++, hl -= 2;
+    }
+    if (hl >= hostlen)
+        return false;
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || p < 0 || p > 65535)
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (int)p;
+    return true;
+}

@@ -1,0 +1,132 @@
+/* core: logging, time, ids, growable buffers, encodings and the configuration snapshot.
+ * Every other module may include this header; it includes no other module. */
+#ifndef SESAME_CORE_H
+#define SESAME_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- logging (stderr, one line per event; systemd and containers collect it) ---- */
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+void log_set_level(enum log_level level);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* ---- time ---- */
+int64_t core_now_ms(void);      /* wall clock, milliseconds since the epoch */
+int64_t core_monotonic_us(void); /* for rate limiting and timing */
+/* ISO 8601 UTC with seconds, e.g. 2011-08-03T19:23:00Z (out: at least 21 bytes). */
+void core_iso8601(int64_t ms, char *out, size_t outlen);
+/* Parses a duration: plain seconds or a number with s, m, h or d. -1 when invalid. */
+int64_t core_parse_duration(const char *text);
+
+/* ---- random ids ---- */
+int core_random_bytes(void *out, size_t len); /* 0 on success */
+void core_uuid4(char out[37]);
+/* A MessageId as SES makes them: %016x(ms)-<uuid>-000000 (DECISIONS 5). out: 64 bytes. */
+void core_message_id(int64_t ms, char *out, size_t outlen);
+
+/* ---- growable byte buffer ---- */
+struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_append(struct buf *b, const void *data, size_t len);
+void buf_puts(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *buf_cstr(struct buf *b); /* NUL-terminated view of the contents */
+
+/* ---- encodings ---- */
+size_t core_base64_encode(const unsigned char *in, size_t len, char *out); /* out: 4*ceil(len/3)+1 */
+/* Strict RFC 4648 decoding (padding required, no whitespace). -1 when invalid. */
+long core_base64_decode(const char *in, size_t len, unsigned char *out);
+void core_hex_encode(const unsigned char *in, size_t len, char *out); /* lowercase, out: 2*len+1 */
+bool core_utf8_valid(const char *s, size_t len);
+/* Case-insensitive ASCII comparison for protocol tokens. */
+int core_strcasecmp(const char *a, const char *b);
+/* Copies at most outlen-1 bytes and terminates; returns false if it had to truncate. */
+bool core_strlcpy(char *out, const char *in, size_t outlen);
+
+/* ---- configuration (one INI file; every key in etc/sesame.conf.example) ---- */
+#define CONFIG_MAX_REGIONS 16
+#define CONFIG_REGION_LEN 32
+#define CONFIG_ADDR_LEN 128
+#define CONFIG_PATH_LEN 512
+
+struct sesame_config {
+    /* [server] */
+    int threads; /* 0: one per core */
+    char hostname[256];
+    char log_level[16];
+    /* [regions] */
+    int region_count;
+    char regions[CONFIG_MAX_REGIONS][CONFIG_REGION_LEN]; /* the first is the default */
+    /* [api] */
+    char api_http_listen[CONFIG_ADDR_LEN];  /* empty: no plain-HTTP listener */
+    char api_https_listen[CONFIG_ADDR_LEN]; /* empty: no HTTPS listener */
+    int64_t api_max_body_bytes;
+    double api_non_send_rate; /* requests per second per account; 0: off */
+    int api_non_send_burst;
+    int api_max_identities;
+    int64_t api_signature_skew_s;
+    int64_t api_idle_timeout_s;
+    /* [admin] */
+    char admin_listen[CONFIG_ADDR_LEN];
+    char admin_token[128];
+    /* [tls] */
+    char tls_cert[CONFIG_PATH_LEN];
+    char tls_key[CONFIG_PATH_LEN];
+    /* [smtp] and [feedback]: listeners reserved for the SMTP and feedback issues */
+    char smtp_starttls_listen[CONFIG_ADDR_LEN];
+    char smtp_tls_listen[CONFIG_ADDR_LEN];
+    char feedback_listen[CONFIG_ADDR_LEN];
+    /* [store] */
+    char store_backend[16];
+    char store_path[CONFIG_PATH_LEN];
+    bool store_fsync;
+    int store_batch_max;
+    /* [accounts]: limits given to new accounts and to accounts moved out of the sandbox */
+    double sandbox_max_24h;
+    double sandbox_max_rate;
+    double production_max_24h;
+    double production_max_rate;
+    /* [verification] */
+    bool auto_verify;
+    char dns_prefix[64];
+    int64_t verify_poll_interval_s;
+    int64_t verify_failure_window_s;
+    int64_t verify_revocation_window_s;
+    int64_t email_link_ttl_s;
+    char link_base_url[256]; /* empty: derived from the HTTPS (else HTTP) listener */
+    /* [dns] */
+    char dns_resolver[CONFIG_ADDR_LEN]; /* host:port; empty: the system resolver */
+    int64_t dns_timeout_ms;
+    /* [delivery] */
+    char delivery_mode[16];
+    char delivery_relay[CONFIG_ADDR_LEN];
+    int mx_port;
+    bool allow_loopback_mx;
+    /* [limits] */
+    int64_t max_message_bytes;
+    int max_recipients;
+    char message_id_domain[256];
+};
+
+void config_defaults(struct sesame_config *cfg);
+/* Loads and validates path over the defaults. On error returns -1 and writes a message
+ * naming the file, line and key into err. */
+int config_load(const char *path, struct sesame_config *cfg, char *err, size_t errlen);
+bool config_has_region(const struct sesame_config *cfg, const char *region);
+/* Splits "host:port" or "[v6]:port"; false when malformed. */
+bool config_split_addr(const char *addr, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,159 @@
+/* c-ares driven by libevent: c-ares tells us which sockets to watch (sock_state_cb), we
+ * tell it when they are ready, and a timer covers its retransmissions. */
+#include "dns/dns.h"
+
+#include <ares.h>
+#include <arpa/nameser.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DNS_MAX_SOCKETS 16
+
+struct dns_socket {
+    ares_socket_t fd;
+    struct event *ev;
+};
+
+struct dns_resolver {
+    struct event_base *base;
+    ares_channel channel;
+    struct event *timer;
+    struct dns_socket sockets[DNS_MAX_SOCKETS];
+};
+
+static void dns_schedule_timer(struct dns_resolver *r)
+{
+    struct timeval max = {1, 0}, tv;
+    struct timeval *t = ares_timeout(r->channel, &max, &tv);
+    evtimer_add(r->timer, t);
+}
+
+static void dns_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct dns_resolver *r = arg;
+    ares_process_fd(r->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    dns_schedule_timer(r);
+}
+
+static void dns_on_socket(evutil_socket_t fd, short what, void *arg)
+{
+    struct dns_resolver *r = arg;
+    ares_process_fd(r->channel, (what & EV_READ) ? fd : ARES_SOCKET_BAD,
+                    (what & EV_WRITE) ? fd : ARES_SOCKET_BAD);
+    dns_schedule_timer(r);
+}
+
+static void dns_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+    struct dns_resolver *r = data;
+    struct dns_socket *slot = NULL, *free_slot = NULL;
+    for (int i = 0; i < DNS_MAX_SOCKETS; i++) {
+        if (r->sockets[i].ev && r->sockets[i].fd == fd)
+            slot = &r->sockets[i];
+        else if (!r->sockets[i].ev && !free_slot)
+            free_slot = &r->sockets[i];
+    }
+    if (slot) {
+        event_free(slot->ev);
+        slot->ev = NULL;
+    } else {
+        slot = free_slot;
+    }
+    if ((!readable && !writable) || !slot)
+        return;
+    short what = EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0);
+    slot->fd = fd;
+    slot->ev = event_new(r->base, fd, what, dns_on_socket, r);
+    event_add(slot->ev, NULL);
+}
+
+struct dns_resolver *dns_resolver_new(struct event_base *base, const struct sesame_config *cfg)
+{
+    static int library_ready;
+    if (!library_ready++)
+        ares_library_init(ARES_LIB_INIT_ALL);
+    struct dns_resolver *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->base = base;
+    struct ares_options opts = {.sock_state_cb = dns_sock_state,
+                                .sock_state_cb_data = r,
+                                .timeout = (int)cfg->dns_timeout_ms,
+                                .tries = 2};
+    int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    if (ares_init_options(&r->channel, &opts, mask) != ARES_SUCCESS) {
+        free(r);
+        return NULL;
+    }
+    if (cfg->dns_resolver[0] && ares_set_servers_ports_csv(r->channel, cfg->dns_resolver) != ARES_SUCCESS)
+        log_warn("dns: cannot use resolver %s; using the system's", cfg->dns_resolver);
+    r->timer = evtimer_new(base, dns_on_timer, r);
+    return r;
+}
+
+void dns_resolver_free(struct dns_resolver *r)
+{
+    if (!r)
+        return;
+    ares_destroy(r->channel); /* calls back pending queries with ARES_EDESTRUCTION */
+    for (int i = 0; i < DNS_MAX_SOCKETS; i++)
+        if (r->sockets[i].ev)
+            event_free(r->sockets[i].ev);
+    event_free(r->timer);
+    free(r);
+}
+
+struct dns_txt_query {
+    dns_txt_cb cb;
+    void *ctx;
+};
+
+/* Joins the strings of each record: one TXT record may hold several strings. */
+static void dns_txt_answer(struct dns_txt_query *q, const unsigned char *abuf, int alen)
+{
+    struct ares_txt_ext *txt = NULL;
+    if (ares_parse_txt_reply_ext(abuf, alen, &txt) != ARES_SUCCESS) {
+        q->cb(DNS_FAILED, NULL, 0, q->ctx);
+        return;
+    }
+    struct buf joined[32];
+    int n = 0;
+    for (struct ares_txt_ext *t = txt; t; t = t->next) {
+        if ((t->record_start || n == 0) && n < 32)
+            buf_init(&joined[n++]);
+        buf_append(&joined[n - 1], t->txt, t->length);
+    }
+    const char *texts[32];
+    for (int i = 0; i < n; i++)
+        texts[i] = buf_cstr(&joined[i]);
+    q->cb(n ? DNS_FOUND : DNS_NOT_FOUND, texts, n, q->ctx);
+    for (int i = 0; i < n; i++)
+        buf_free(&joined[i]);
+    ares_free_data(txt);
+}
+
+static void dns_txt_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    (void)timeouts;
+    struct dns_txt_query *q = arg;
+    if (status == ARES_SUCCESS)
+        dns_txt_answer(q, abuf, alen);
+    else if (status == ARES_ENOTFOUND || status == ARES_ENODATA)
+        q->cb(DNS_NOT_FOUND, NULL, 0, q->ctx);
+    else
+        q->cb(DNS_FAILED, NULL, 0, q->ctx);
+    free(q);
+}
+
+void dns_resolve_txt(struct dns_resolver *r, const char *name, dns_txt_cb cb, void *ctx)
+{
+    struct dns_txt_query *q = malloc(sizeof *q);
+    if (!q)
+        abort();
+    q->cb = cb;
+    q->ctx = ctx;
+    ares_query(r->channel, name, ns_c_in, ns_t_txt, dns_txt_done, q);
+    dns_schedule_timer(r);
+}

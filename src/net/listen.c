@@ -1,0 +1,38 @@
+/* Listening sockets shared across I/O threads through SO_REUSEPORT. */
+#include "net/net.h"
+#include "core/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int net_listen(const char *addr, char *err, size_t errlen)
+{
+    char host[CONFIG_ADDR_LEN], port_text[16];
+    int port;
+    if (!config_split_addr(addr, host, sizeof host, &port))
+        return snprintf(err, errlen, "invalid address '%s'", addr), -1;
+    snprintf(port_text, sizeof port_text, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    int rc = getaddrinfo(host[0] ? host : NULL, port_text, &hints, &res);
+    if (rc != 0)
+        return snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc)), -1;
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) ||
+        bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1024)) {
+        snprintf(err, errlen, "%s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}

@@ -1,0 +1,19 @@
+/* net: listening sockets, TLS contexts and the self-signed certificate of a new instance. */
+#ifndef SESAME_NET_H
+#define SESAME_NET_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A non-blocking listening socket on host:port with SO_REUSEPORT, so that every I/O
+ * thread can hold its own socket on the same address. -1 on error (message in err). */
+int net_listen(const char *addr, char *err, size_t errlen);
+/* Server context from PEM files; TLS 1.2 and later. NULL on error (message in err). */
+SSL_CTX *net_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t errlen);
+/* Writes a self-signed certificate (RSA 2048, 10 years) for hostname, localhost and the
+ * loopback addresses, and its key (mode 0600). */
+int net_tls_self_signed(const char *cert_path, const char *key_path, const char *hostname,
+                        char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,181 @@
+/* sesamed: the daemon. N I/O threads, each with its own event loop and its own sockets
+ * on the shared listener addresses (SO_REUSEPORT); one store writer thread; the main
+ * thread waits for SIGTERM or SIGINT and then drains. */
+#include "api/api.h"
+#include "core/core.h"
+#include "dns/dns.h"
+#include "net/net.h"
+#include "store/store.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_IO_THREADS 64
+
+struct io_thread {
+    pthread_t thread;
+    struct event_base *base;
+    struct api_thread *api;
+    struct dns_verifier *verifier;
+};
+
+struct daemon {
+    struct sesame_config cfg;
+    struct store *store;
+    struct api_shared *api;
+    SSL_CTX *tls;
+    int thread_count;
+    struct io_thread threads[MAX_IO_THREADS];
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sesamed -c CONFIG\n"
+                 "  Runs a Sesame instance in the foreground; logs go to stderr.\n"
+                 "  SIGTERM or SIGINT drains and exits.\n");
+}
+
+static int open_listener(const char *addr, const char *what)
+{
+    if (!addr[0])
+        return -1;
+    char err[256];
+    int fd = net_listen(addr, err, sizeof err);
+    if (fd < 0)
+        log_error("cannot listen for %s: %s", what, err);
+    return fd;
+}
+
+static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
+{
+    t->base = event_base_new();
+    if (!t->base)
+        return -1;
+    int http_fd = open_listener(d->cfg.api_http_listen, "api.http_listen");
+    int https_fd = open_listener(d->cfg.api_https_listen, "api.https_listen");
+    if ((d->cfg.api_http_listen[0] && http_fd < 0) || (d->cfg.api_https_listen[0] && https_fd < 0))
+        return -1;
+    t->api = api_thread_new(d->api, t->base, d->tls, http_fd, https_fd);
+    if (!t->api)
+        return -1;
+    if (first && !d->cfg.auto_verify) {
+        t->verifier = dns_verifier_start(t->base, &d->cfg, d->store);
+        if (!t->verifier)
+            return log_error("cannot start domain verification"), -1;
+    }
+    return 0;
+}
+
+static void *io_thread_main(void *arg)
+{
+    struct io_thread *t = arg;
+    event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static int daemon_start(struct daemon *d)
+{
+    char err[512];
+    if (d->cfg.api_https_listen[0] &&
+        !(d->tls = net_tls_server_ctx(d->cfg.tls_cert, d->cfg.tls_key, err, sizeof err)))
+        return log_error("tls: %s", err), -1;
+    if (store_open(&d->cfg, &d->store, err, sizeof err) != STORE_OK)
+        return log_error("store: %s", err), -1;
+    if (store_writer_start(d->store) != STORE_OK || !(d->api = api_shared_new(&d->cfg, d->store)))
+        return -1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    d->thread_count = d->cfg.threads > 0 ? d->cfg.threads : (int)(cores > 0 ? cores : 1);
+    if (d->thread_count > MAX_IO_THREADS)
+        d->thread_count = MAX_IO_THREADS;
+    for (int i = 0; i < d->thread_count; i++)
+        if (io_thread_setup(d, &d->threads[i], i == 0))
+            return -1;
+    for (int i = 0; i < d->thread_count; i++)
+        pthread_create(&d->threads[i].thread, NULL, io_thread_main, &d->threads[i]);
+    return 0;
+}
+
+/* Stops the loops, lets the writer finish what it was given, then runs the completions
+ * it posted so that nothing submitted is left without its reply or its free. */
+static void daemon_stop(struct daemon *d)
+{
+    for (int i = 0; i < d->thread_count; i++)
+        if (d->threads[i].thread)
+            event_base_loopbreak(d->threads[i].base);
+    for (int i = 0; i < d->thread_count; i++)
+        if (d->threads[i].thread)
+            pthread_join(d->threads[i].thread, NULL);
+    if (d->store)
+        store_writer_stop(d->store);
+    for (int i = 0; i < d->thread_count; i++) {
+        struct io_thread *t = &d->threads[i];
+        if (t->base)
+            event_base_loop(t->base, EVLOOP_NONBLOCK);
+        dns_verifier_free(t->verifier);
+        api_thread_free(t->api);
+        if (t->base)
+            event_base_free(t->base);
+    }
+    api_shared_free(d->api);
+    store_close(d->store);
+    if (d->tls)
+        SSL_CTX_free(d->tls);
+}
+
+static void log_listeners(const struct sesame_config *cfg)
+{
+    if (cfg->api_http_listen[0])
+        log_info("api (http) listening on %s", cfg->api_http_listen);
+    if (cfg->api_https_listen[0])
+        log_info("api (https) listening on %s", cfg->api_https_listen);
+    log_info("regions: %s%s (default %s)", cfg->regions[0], cfg->region_count > 1 ? ", ..." : "",
+             cfg->regions[0]);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+        if (opt == 'c')
+            config_path = optarg;
+        else
+            return usage(opt == 'h' ? stdout : stderr), opt == 'h' ? 0 : 2;
+    }
+    if (!config_path)
+        return usage(stderr), 2;
+    static struct daemon d;
+    char err[1024];
+    config_defaults(&d.cfg);
+    if (config_load(config_path, &d.cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "sesamed: %s\n", err);
+        return 2;
+    }
+    if (!strcmp(d.cfg.log_level, "debug"))
+        log_set_level(LOG_DEBUG);
+    evthread_use_pthreads();
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL); /* every thread inherits the mask */
+    int rc = daemon_start(&d);
+    if (rc == 0) {
+        log_listeners(&d.cfg);
+        log_info("sesamed ready: %d I/O threads, store %s", d.thread_count, d.cfg.store_path);
+        int sig;
+        sigwait(&stop, &sig);
+        log_info("signal %d: draining", sig);
+    }
+    daemon_stop(&d);
+    log_info("sesamed stopped");
+    libevent_global_shutdown();
+    return rc == 0 ? 0 : 1;
+}

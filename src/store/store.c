@@ -1,0 +1,341 @@
+/* The store interface: backend selection, dispatch, and the group-commit writer. */
+#include "store/store_backend.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store_op {
+    store_write_fn write;
+    store_done_fn done;
+    void *ctx;
+    struct event_base *base;
+    int status;
+    struct store_op *next;
+};
+
+struct store {
+    struct sesame_config cfg;
+    const struct store_backend *be;
+    /* writer */
+    pthread_t writer;
+    bool writer_running;
+    bool stopping;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct store_op *head, *tail;
+};
+
+const struct sesame_config *store_config(const struct store *s)
+{
+    return &s->cfg;
+}
+
+int store_open(const struct sesame_config *cfg, struct store **out, char *err, size_t errlen)
+{
+    struct store *s = calloc(1, sizeof *s);
+    if (!s)
+        return snprintf(err, errlen, "out of memory"), STORE_ERROR;
+    s->cfg = *cfg;
+    s->be = &store_sqlite_backend;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    if (s->be->open(s, err, errlen) != STORE_OK) {
+        store_close(s);
+        return STORE_ERROR;
+    }
+    *out = s;
+    return STORE_OK;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    store_writer_stop(s);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->wake);
+    free(s);
+}
+
+struct store_conn *store_conn_open(struct store *s)
+{
+    return s->be->conn_open(s);
+}
+
+void store_conn_close(struct store_conn *c)
+{
+    if (c)
+        c->be->conn_close(c);
+}
+
+int store_schema_version(struct store_conn *c)
+{
+    return c->be->schema_version(c);
+}
+
+int store_begin(struct store_conn *c)
+{
+    return c->be->begin(c);
+}
+
+int store_commit(struct store_conn *c)
+{
+    return c->be->commit(c);
+}
+
+void store_rollback(struct store_conn *c)
+{
+    c->be->rollback(c);
+}
+
+/* ---- writer ---- */
+
+static void store_op_complete(evutil_socket_t fd, short what, void *arg);
+
+static void store_op_deliver(struct store_op *op)
+{
+    if (!op->base) {
+        if (op->done)
+            op->done(op->status, op->ctx);
+        free(op);
+        return;
+    }
+    /* event_active from another thread is safe: sesamed enables libevent's pthreads locking. */
+    struct event *ev = event_new(op->base, -1, 0, store_op_complete, op);
+    event_active(ev, 0, 0);
+}
+
+static void store_op_complete(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct store_op *op = arg;
+    struct event *self = event_base_get_running_event(op->base);
+    if (op->done)
+        op->done(op->status, op->ctx);
+    free(op);
+    event_free(self);
+}
+
+/* Runs one batch in one transaction: one commit, one fsync, however many ops. */
+static void store_writer_run_batch(struct store_conn *c, struct store_op *batch)
+{
+    bool began = c->be->begin(c) == STORE_OK;
+    for (struct store_op *op = batch; op; op = op->next) {
+        if (!began || c->be->savepoint(c) != STORE_OK) {
+            op->status = STORE_ERROR;
+            continue;
+        }
+        op->status = op->write(c, op->ctx);
+        if (op->status < 0)
+            c->be->savepoint_rollback(c);
+        c->be->savepoint_release(c);
+    }
+    if (began && c->be->commit(c) != STORE_OK) {
+        log_error("store: commit failed; %s", "every request of the batch is refused");
+        c->be->rollback(c);
+        for (struct store_op *op = batch; op; op = op->next)
+            op->status = STORE_ERROR;
+    }
+}
+
+static struct store_op *store_writer_take(struct store *s, int max)
+{
+    pthread_mutex_lock(&s->lock);
+    while (!s->head && !s->stopping)
+        pthread_cond_wait(&s->wake, &s->lock);
+    struct store_op *batch = s->head, *last = s->head;
+    for (int n = 1; last && last->next && n < max; n++)
+        last = last->next;
+    if (last) {
+        s->head = last->next;
+        if (!s->head)
+            s->tail = NULL;
+        last->next = NULL;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return batch;
+}
+
+static void *store_writer_main(void *arg)
+{
+    struct store *s = arg;
+    struct store_conn *c = store_conn_open(s);
+    for (;;) {
+        struct store_op *batch = store_writer_take(s, s->cfg.store_batch_max);
+        if (!batch)
+            break; /* stopping and drained */
+        if (c)
+            store_writer_run_batch(c, batch);
+        while (batch) {
+            struct store_op *next = batch->next;
+            if (!c)
+                batch->status = STORE_ERROR;
+            store_op_deliver(batch);
+            batch = next;
+        }
+    }
+    store_conn_close(c);
+    return NULL;
+}
+
+int store_writer_start(struct store *s)
+{
+    if (s->writer_running)
+        return STORE_OK;
+    s->stopping = false;
+    if (pthread_create(&s->writer, NULL, store_writer_main, s) != 0)
+        return STORE_ERROR;
+    s->writer_running = true;
+    return STORE_OK;
+}
+
+void store_writer_stop(struct store *s)
+{
+    if (!s->writer_running)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->writer, NULL);
+    s->writer_running = false;
+}
+
+void store_submit(struct store *s, struct event_base *base, store_write_fn write,
+                  store_done_fn done, void *ctx)
+{
+    struct store_op *op = calloc(1, sizeof *op);
+    if (!op)
+        abort();
+    *op = (struct store_op){write, done, ctx, base, 0, NULL};
+    pthread_mutex_lock(&s->lock);
+    if (s->tail)
+        s->tail->next = op;
+    else
+        s->head = op;
+    s->tail = op;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* ---- dispatch ---- */
+
+int store_account_insert(struct store_conn *c, const struct store_account *a)
+{
+    return c->be->account_insert(c, a);
+}
+int store_account_update(struct store_conn *c, const struct store_account *a)
+{
+    return c->be->account_update(c, a);
+}
+int store_account_get(struct store_conn *c, const char *id, struct store_account *out)
+{
+    return c->be->account_get(c, id, out);
+}
+
+static void store_account_copy(const struct store_account *a, void *ctx)
+{
+    *(struct store_account *)ctx = *a;
+}
+
+int store_account_first(struct store_conn *c, struct store_account *out)
+{
+    out->id[0] = '\0';
+    int rc = c->be->account_list(c, 1, store_account_copy, out);
+    if (rc == STORE_OK && !out->id[0])
+        return STORE_NOT_FOUND;
+    return rc;
+}
+int store_account_list(struct store_conn *c, store_account_cb cb, void *ctx)
+{
+    return c->be->account_list(c, -1, cb, ctx);
+}
+int store_account_region_get(struct store_conn *c, const char *account_id, const char *region,
+                             struct store_account_region *out)
+{
+    return c->be->account_region_get(c, account_id, region, out);
+}
+int store_account_region_put(struct store_conn *c, const struct store_account_region *r)
+{
+    return c->be->account_region_put(c, r);
+}
+int store_key_insert(struct store_conn *c, const struct store_key *k)
+{
+    return c->be->key_insert(c, k);
+}
+int store_key_get(struct store_conn *c, const char *key_id, struct store_key *out)
+{
+    return c->be->key_get(c, key_id, out);
+}
+int store_key_list(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx)
+{
+    return c->be->key_list(c, account_id, cb, ctx);
+}
+int store_key_set_active(struct store_conn *c, const char *key_id, bool active)
+{
+    return c->be->key_set_active(c, key_id, active);
+}
+int store_identity_put(struct store_conn *c, const struct store_identity *i)
+{
+    return c->be->identity_put(c, i);
+}
+int store_identity_get(struct store_conn *c, const char *account_id, const char *region,
+                       const char *identity, struct store_identity *out)
+{
+    return c->be->identity_get(c, account_id, region, identity, out);
+}
+int store_identity_delete(struct store_conn *c, const char *account_id, const char *region,
+                          const char *identity)
+{
+    return c->be->identity_delete(c, account_id, region, identity);
+}
+int store_identity_count(struct store_conn *c, const char *account_id, const char *region,
+                         int64_t *out)
+{
+    return c->be->identity_count(c, account_id, region, out);
+}
+int store_identity_list(struct store_conn *c, const char *account_id, const char *region, int kind,
+                        const char *after, int limit, store_identity_cb cb, void *ctx)
+{
+    return c->be->identity_list(c, account_id, region, kind, after, limit, cb, ctx);
+}
+int store_identity_list_due(struct store_conn *c, int64_t checked_before_ms, int limit,
+                            store_identity_cb cb, void *ctx)
+{
+    return c->be->identity_list_due(c, checked_before_ms, limit, cb, ctx);
+}
+int store_email_link_put(struct store_conn *c, const struct store_email_link *l)
+{
+    return c->be->email_link_put(c, l);
+}
+int store_email_link_take(struct store_conn *c, const char *token, struct store_email_link *out)
+{
+    return c->be->email_link_take(c, token, out);
+}
+int store_email_link_find(struct store_conn *c, const char *account_id, const char *region,
+                          const char *identity, struct store_email_link *out)
+{
+    return c->be->email_link_find(c, account_id, region, identity, out);
+}
+int store_stats_list(struct store_conn *c, const char *account_id, const char *region,
+                     int64_t since_ms, store_stat_cb cb, void *ctx)
+{
+    return c->be->stats_list(c, account_id, region, since_ms, cb, ctx);
+}
+int store_stats_add(struct store_conn *c, const char *account_id, const char *region,
+                    const struct store_stat_point *delta)
+{
+    return c->be->stats_add(c, account_id, region, delta);
+}
+int store_sent_sum(struct store_conn *c, const char *account_id, const char *region,
+                   int64_t since_ms, double *out)
+{
+    return c->be->sent_sum(c, account_id, region, since_ms, out);
+}
+int store_sent_add(struct store_conn *c, const char *account_id, const char *region, int64_t at_ms,
+                   double recipients)
+{
+    return c->be->sent_add(c, account_id, region, at_ms, recipients);
+}

@@ -1,0 +1,164 @@
+/* store: the only code that touches persistence. Callers see records and functions on a
+ * connection; the backend (SQLite here, PostgreSQL later) sits behind struct store_backend
+ * in store.c, so adding one touches no caller.
+ *
+ * Reads run on the caller's own connection. Writes from sesamed go through the writer
+ * thread (store_submit), which groups many requests into one transaction and one fsync;
+ * a request hears "done" only after its transaction is durable. */
+#ifndef SESAME_STORE_H
+#define SESAME_STORE_H
+
+#include "core/core.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct event_base;
+struct store;
+struct store_conn;
+
+enum store_status {
+    STORE_OK = 0,
+    STORE_NOT_FOUND = 1,
+    STORE_EXISTS = 2,
+    STORE_ERROR = -1,
+};
+
+#define STORE_ID_LEN 16
+#define STORE_REGION_LEN 32
+#define STORE_IDENTITY_LEN 320
+
+struct store_account {
+    char id[STORE_ID_LEN]; /* 12 digits, like an AWS account id */
+    char name[64];
+    char contact[256];
+    bool suspended; /* sending refused, everything else works */
+    bool disabled;  /* everything refused */
+    int64_t created_ms;
+};
+
+/* Sandbox status and limits are per account per region (DECISIONS 8). */
+struct store_account_region {
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    bool production;
+    double max_24h;
+    double max_rate;
+};
+
+struct store_key {
+    char key_id[32];
+    char secret[64];
+    char account_id[STORE_ID_LEN];
+    char user[64]; /* empty: the account's root key */
+    bool active;
+    int64_t created_ms;
+};
+
+enum store_identity_kind { IDENTITY_EMAIL = 0, IDENTITY_DOMAIN = 1 };
+
+struct store_identity {
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char identity[STORE_IDENTITY_LEN]; /* domains are stored lower-case */
+    int kind;                          /* enum store_identity_kind */
+    char status[24];                   /* Pending, Success, Failed, TemporaryFailure */
+    char token[64];                    /* domain: the TXT token; email: the link token */
+    int64_t created_ms;
+    int64_t status_ms;        /* when status last changed */
+    int64_t checked_ms;       /* last DNS check (domains) */
+    int64_t missing_since_ms; /* a verified domain's record first seen missing; 0: present */
+};
+
+struct store_email_link {
+    char token[64];
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char identity[STORE_IDENTITY_LEN];
+    int64_t expires_ms;
+};
+
+struct store_stat_point {
+    int64_t bucket_ms; /* start of the 15-minute interval */
+    int64_t delivery_attempts, bounces, complaints, rejects;
+};
+
+/* ---- opening ---- */
+/* Opens (creating if needed) the configured store and brings its schema up to date. */
+int store_open(const struct sesame_config *cfg, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+struct store_conn *store_conn_open(struct store *s); /* NULL on failure (logged) */
+void store_conn_close(struct store_conn *c);
+int store_schema_version(struct store_conn *c);
+
+/* Explicit transactions, for the admin command (sesamed writes through store_submit). */
+int store_begin(struct store_conn *c);
+int store_commit(struct store_conn *c);
+void store_rollback(struct store_conn *c);
+
+/* ---- the writer (group commit) ---- */
+typedef int (*store_write_fn)(struct store_conn *c, void *ctx); /* runs on the writer thread */
+typedef void (*store_done_fn)(int status, void *ctx);          /* runs on base's thread */
+int store_writer_start(struct store *s);
+void store_writer_stop(struct store *s); /* finishes what was submitted, then returns */
+/* write runs inside a shared transaction; a negative return undoes only its own changes.
+ * done gets write's status, or STORE_ERROR if the commit failed, after the commit is
+ * durable. base NULL: done runs on the writer thread. */
+void store_submit(struct store *s, struct event_base *base, store_write_fn write,
+                  store_done_fn done, void *ctx);
+
+/* ---- accounts ---- */
+typedef void (*store_account_cb)(const struct store_account *a, void *ctx);
+int store_account_insert(struct store_conn *c, const struct store_account *a);
+int store_account_update(struct store_conn *c, const struct store_account *a);
+int store_account_get(struct store_conn *c, const char *id, struct store_account *out);
+int store_account_first(struct store_conn *c, struct store_account *out);
+int store_account_list(struct store_conn *c, store_account_cb cb, void *ctx);
+int store_account_region_get(struct store_conn *c, const char *account_id, const char *region,
+                             struct store_account_region *out);
+int store_account_region_put(struct store_conn *c, const struct store_account_region *r);
+
+/* ---- access keys ---- */
+typedef void (*store_key_cb)(const struct store_key *k, void *ctx);
+int store_key_insert(struct store_conn *c, const struct store_key *k);
+int store_key_get(struct store_conn *c, const char *key_id, struct store_key *out);
+int store_key_list(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx);
+int store_key_set_active(struct store_conn *c, const char *key_id, bool active);
+
+/* ---- identities ---- */
+typedef void (*store_identity_cb)(const struct store_identity *i, void *ctx);
+int store_identity_put(struct store_conn *c, const struct store_identity *i); /* insert or replace */
+int store_identity_get(struct store_conn *c, const char *account_id, const char *region,
+                       const char *identity, struct store_identity *out);
+int store_identity_delete(struct store_conn *c, const char *account_id, const char *region,
+                          const char *identity);
+int store_identity_count(struct store_conn *c, const char *account_id, const char *region,
+                         int64_t *out);
+/* kind -1: both kinds. Ordered by identity; starts after `after` ("" for the start). */
+int store_identity_list(struct store_conn *c, const char *account_id, const char *region, int kind,
+                        const char *after, int limit, store_identity_cb cb, void *ctx);
+/* Domain identities whose DNS check is due: status Pending, TemporaryFailure or Success
+ * and last checked before checked_before_ms. */
+int store_identity_list_due(struct store_conn *c, int64_t checked_before_ms, int limit,
+                            store_identity_cb cb, void *ctx);
+
+/* ---- email verification links ---- */
+int store_email_link_put(struct store_conn *c, const struct store_email_link *l);
+/* Fetches and deletes: a link works once. */
+int store_email_link_take(struct store_conn *c, const char *token, struct store_email_link *out);
+int store_email_link_find(struct store_conn *c, const char *account_id, const char *region,
+                          const char *identity, struct store_email_link *out);
+
+/* ---- statistics ---- */
+typedef void (*store_stat_cb)(const struct store_stat_point *p, void *ctx);
+int store_stats_list(struct store_conn *c, const char *account_id, const char *region,
+                     int64_t since_ms, store_stat_cb cb, void *ctx);
+int store_stats_add(struct store_conn *c, const char *account_id, const char *region,
+                    const struct store_stat_point *delta);
+/* Recipients sent since since_ms (the rolling 24-hour quota window). */
+int store_sent_sum(struct store_conn *c, const char *account_id, const char *region,
+                   int64_t since_ms, double *out);
+int store_sent_add(struct store_conn *c, const char *account_id, const char *region, int64_t at_ms,
+                   double recipients);
+
+#endif

@@ -1,0 +1,68 @@
+/* Private to the store module: the backend interface that store.c dispatches through.
+ * One file per backend implements it (store_sqlite.c; store_pg.c later). */
+#ifndef SESAME_STORE_BACKEND_H
+#define SESAME_STORE_BACKEND_H
+
+#include "store/store.h"
+
+struct store_backend {
+    const char *name;
+    int (*open)(struct store *s, char *err, size_t errlen); /* create and migrate */
+    struct store_conn *(*conn_open)(struct store *s);
+    void (*conn_close)(struct store_conn *c);
+    int (*schema_version)(struct store_conn *c);
+    int (*begin)(struct store_conn *c);
+    int (*commit)(struct store_conn *c);
+    void (*rollback)(struct store_conn *c);
+    int (*savepoint)(struct store_conn *c);
+    void (*savepoint_rollback)(struct store_conn *c);
+    int (*savepoint_release)(struct store_conn *c);
+
+    int (*account_insert)(struct store_conn *c, const struct store_account *a);
+    int (*account_update)(struct store_conn *c, const struct store_account *a);
+    int (*account_get)(struct store_conn *c, const char *id, struct store_account *out);
+    int (*account_list)(struct store_conn *c, int limit, store_account_cb cb, void *ctx);
+    int (*account_region_get)(struct store_conn *c, const char *account_id, const char *region,
+                              struct store_account_region *out);
+    int (*account_region_put)(struct store_conn *c, const struct store_account_region *r);
+    int (*key_insert)(struct store_conn *c, const struct store_key *k);
+    int (*key_get)(struct store_conn *c, const char *key_id, struct store_key *out);
+    int (*key_list)(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx);
+    int (*key_set_active)(struct store_conn *c, const char *key_id, bool active);
+    int (*identity_put)(struct store_conn *c, const struct store_identity *i);
+    int (*identity_get)(struct store_conn *c, const char *account_id, const char *region,
+                        const char *identity, struct store_identity *out);
+    int (*identity_delete)(struct store_conn *c, const char *account_id, const char *region,
+                           const char *identity);
+    int (*identity_count)(struct store_conn *c, const char *account_id, const char *region,
+                          int64_t *out);
+    int (*identity_list)(struct store_conn *c, const char *account_id, const char *region,
+                         int kind, const char *after, int limit, store_identity_cb cb, void *ctx);
+    int (*identity_list_due)(struct store_conn *c, int64_t checked_before_ms, int limit,
+                             store_identity_cb cb, void *ctx);
+    int (*email_link_put)(struct store_conn *c, const struct store_email_link *l);
+    int (*email_link_take)(struct store_conn *c, const char *token, struct store_email_link *out);
+    int (*email_link_find)(struct store_conn *c, const char *account_id, const char *region,
+                           const char *identity, struct store_email_link *out);
+    int (*stats_list)(struct store_conn *c, const char *account_id, const char *region,
+                      int64_t since_ms, store_stat_cb cb, void *ctx);
+    int (*stats_add)(struct store_conn *c, const char *account_id, const char *region,
+                     const struct store_stat_point *delta);
+    int (*sent_sum)(struct store_conn *c, const char *account_id, const char *region,
+                    int64_t since_ms, double *out);
+    int (*sent_add)(struct store_conn *c, const char *account_id, const char *region,
+                    int64_t at_ms, double recipients);
+};
+
+/* Every backend's connection starts with this, so store.c can dispatch. */
+struct store_conn {
+    const struct store_backend *be;
+    struct store *store;
+};
+
+/* What store.c keeps for the backends. */
+const struct sesame_config *store_config(const struct store *s);
+
+extern const struct store_backend store_sqlite_backend;
+
+#endif

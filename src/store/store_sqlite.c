@@ -1,0 +1,674 @@
+/* SQLite backend: one file in WAL mode. Each connection keeps its prepared statements;
+ * the writer's commits are fsynced when store.fsync is on (synchronous=FULL). */
+#include "store/store_backend.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Versioned migrations: entry N brings the schema from version N to N+1. Never edit a
+ * released entry; append a new one. */
+static const char *const migrations[] = {
+    "CREATE TABLE accounts (id TEXT PRIMARY KEY, name TEXT NOT NULL, contact TEXT NOT NULL,"
+    " suspended INTEGER NOT NULL, disabled INTEGER NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE account_regions (account_id TEXT NOT NULL, region TEXT NOT NULL,"
+    " production INTEGER NOT NULL, max_24h REAL NOT NULL, max_rate REAL NOT NULL,"
+    " PRIMARY KEY (account_id, region));"
+    "CREATE TABLE access_keys (key_id TEXT PRIMARY KEY, secret TEXT NOT NULL,"
+    " account_id TEXT NOT NULL, user TEXT NOT NULL, active INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX access_keys_account ON access_keys (account_id);"
+    "CREATE TABLE identities (account_id TEXT NOT NULL, region TEXT NOT NULL,"
+    " identity TEXT NOT NULL, kind INTEGER NOT NULL, status TEXT NOT NULL, token TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, status_ms INTEGER NOT NULL, checked_ms INTEGER NOT NULL,"
+    " missing_since_ms INTEGER NOT NULL, PRIMARY KEY (account_id, region, identity));"
+    "CREATE INDEX identities_due ON identities (kind, checked_ms);"
+    "CREATE TABLE email_links (token TEXT PRIMARY KEY, account_id TEXT NOT NULL,"
+    " region TEXT NOT NULL, identity TEXT NOT NULL, expires_ms INTEGER NOT NULL);"
+    "CREATE INDEX email_links_identity ON email_links (account_id, region, identity);"
+    "CREATE TABLE send_stats (account_id TEXT NOT NULL, region TEXT NOT NULL,"
+    " bucket_ms INTEGER NOT NULL, delivery_attempts INTEGER NOT NULL, bounces INTEGER NOT NULL,"
+    " complaints INTEGER NOT NULL, rejects INTEGER NOT NULL,"
+    " PRIMARY KEY (account_id, region, bucket_ms));"
+    "CREATE TABLE sent_counts (account_id TEXT NOT NULL, region TEXT NOT NULL,"
+    " minute_ms INTEGER NOT NULL, recipients REAL NOT NULL,"
+    " PRIMARY KEY (account_id, region, minute_ms));",
+};
+#define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum stmt_id {
+    ST_ACCOUNT_INSERT,
+    ST_ACCOUNT_UPDATE,
+    ST_ACCOUNT_GET,
+    ST_ACCOUNT_LIST,
+    ST_REGION_GET,
+    ST_REGION_PUT,
+    ST_KEY_INSERT,
+    ST_KEY_GET,
+    ST_KEY_LIST,
+    ST_KEY_ACTIVE,
+    ST_IDENTITY_PUT,
+    ST_IDENTITY_GET,
+    ST_IDENTITY_DELETE,
+    ST_IDENTITY_COUNT,
+    ST_IDENTITY_LIST,
+    ST_IDENTITY_DUE,
+    ST_LINK_PUT,
+    ST_LINK_GET,
+    ST_LINK_DELETE,
+    ST_LINK_FIND,
+    ST_STATS_LIST,
+    ST_STATS_ADD,
+    ST_SENT_SUM,
+    ST_SENT_ADD,
+    ST_COUNT
+};
+
+#define ACCOUNT_COLS "id, name, contact, suspended, disabled, created_ms"
+#define IDENTITY_COLS                                                                              \
+    "account_id, region, identity, kind, status, token, created_ms, status_ms, checked_ms,"       \
+    " missing_since_ms"
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_ACCOUNT_INSERT] = "INSERT INTO accounts (" ACCOUNT_COLS ") VALUES (?,?,?,?,?,?)",
+    [ST_ACCOUNT_UPDATE] = "UPDATE accounts SET name=?2, contact=?3, suspended=?4, disabled=?5"
+                          " WHERE id=?1",
+    [ST_ACCOUNT_GET] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id=?",
+    [ST_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY created_ms, id LIMIT ?",
+    [ST_REGION_GET] = "SELECT production, max_24h, max_rate FROM account_regions"
+                      " WHERE account_id=? AND region=?",
+    [ST_REGION_PUT] = "INSERT OR REPLACE INTO account_regions VALUES (?,?,?,?,?)",
+    [ST_KEY_INSERT] = "INSERT INTO access_keys VALUES (?,?,?,?,?,?)",
+    [ST_KEY_GET] = "SELECT key_id, secret, account_id, user, active, created_ms FROM access_keys"
+                   " WHERE key_id=?",
+    [ST_KEY_LIST] = "SELECT key_id, secret, account_id, user, active, created_ms FROM access_keys"
+                    " WHERE account_id=? ORDER BY created_ms, key_id",
+    [ST_KEY_ACTIVE] = "UPDATE access_keys SET active=? WHERE key_id=?",
+    [ST_IDENTITY_PUT] = "INSERT OR REPLACE INTO identities (" IDENTITY_COLS
+                        ") VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [ST_IDENTITY_GET] = "SELECT " IDENTITY_COLS
+                        " FROM identities WHERE account_id=? AND region=? AND identity=?",
+    [ST_IDENTITY_DELETE] = "DELETE FROM identities WHERE account_id=? AND region=? AND identity=?",
+    [ST_IDENTITY_COUNT] = "SELECT count(*) FROM identities WHERE account_id=? AND region=?",
+    [ST_IDENTITY_LIST] = "SELECT " IDENTITY_COLS " FROM identities WHERE account_id=?1 AND"
+                         " region=?2 AND (?3 < 0 OR kind=?3) AND identity > ?4"
+                         " ORDER BY identity LIMIT ?5",
+    [ST_IDENTITY_DUE] = "SELECT " IDENTITY_COLS " FROM identities WHERE kind=1 AND checked_ms < ?"
+                        " AND status IN ('Pending','TemporaryFailure','Success')"
+                        " ORDER BY checked_ms LIMIT ?",
+    [ST_LINK_PUT] = "INSERT OR REPLACE INTO email_links VALUES (?,?,?,?,?)",
+    [ST_LINK_GET] = "SELECT token, account_id, region, identity, expires_ms FROM email_links"
+                    " WHERE token=?",
+    [ST_LINK_DELETE] = "DELETE FROM email_links WHERE token=?",
+    [ST_LINK_FIND] = "SELECT token, account_id, region, identity, expires_ms FROM email_links"
+                     " WHERE account_id=? AND region=? AND identity=? ORDER BY expires_ms DESC",
+    [ST_STATS_LIST] = "SELECT bucket_ms, delivery_attempts, bounces, complaints, rejects FROM"
+                      " send_stats WHERE account_id=? AND region=? AND bucket_ms >= ?"
+                      " ORDER BY bucket_ms",
+    [ST_STATS_ADD] = "INSERT INTO send_stats VALUES (?1,?2,?3,?4,?5,?6,?7) ON CONFLICT DO UPDATE"
+                     " SET delivery_attempts=delivery_attempts+?4, bounces=bounces+?5,"
+                     " complaints=complaints+?6, rejects=rejects+?7",
+    [ST_SENT_SUM] = "SELECT coalesce(sum(recipients),0) FROM sent_counts WHERE account_id=? AND"
+                    " region=? AND minute_ms >= ?",
+    [ST_SENT_ADD] = "INSERT INTO sent_counts VALUES (?1,?2,?3,?4) ON CONFLICT DO UPDATE"
+                    " SET recipients=recipients+?4",
+};
+
+struct sqlite_conn {
+    struct store_conn base;
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT];
+};
+
+static sqlite3 *sqlite_conn_db(struct store_conn *c)
+{
+    return ((struct sqlite_conn *)c)->db;
+}
+
+static int sqlite_exec(struct store_conn *c, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(sqlite_conn_db(c), sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("store: %s: %s", sql, msg ? msg : "error");
+        sqlite3_free(msg);
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/* Returns the cached statement, reset and with bindings cleared. */
+static sqlite3_stmt *sqlite_stmt(struct store_conn *c, enum stmt_id id)
+{
+    struct sqlite_conn *sc = (struct sqlite_conn *)c;
+    if (!sc->stmts[id] && sqlite3_prepare_v3(sc->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                             &sc->stmts[id], NULL) != SQLITE_OK) {
+        log_error("store: prepare: %s", sqlite3_errmsg(sc->db));
+        return NULL;
+    }
+    sqlite3_reset(sc->stmts[id]);
+    sqlite3_clear_bindings(sc->stmts[id]);
+    return sc->stmts[id];
+}
+
+/* Binds by a format: s string, i int64, d double, b bool. */
+static void sqlite_bind(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+    for (int i = 1; *fmt; fmt++, i++) {
+        switch (*fmt) {
+        case 's':
+            sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+            break;
+        case 'i':
+            sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+            break;
+        case 'd':
+            sqlite3_bind_double(st, i, va_arg(ap, double));
+            break;
+        case 'b':
+            sqlite3_bind_int(st, i, va_arg(ap, int));
+            break;
+        }
+    }
+}
+
+static sqlite3_stmt *sqlite_prepare(struct store_conn *c, enum stmt_id id, const char *fmt, ...)
+{
+    sqlite3_stmt *st = sqlite_stmt(c, id);
+    if (!st)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite_bind(st, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int sqlite_run(struct store_conn *c, sqlite3_stmt *st)
+{
+    if (!st)
+        return STORE_ERROR;
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return sqlite3_changes(sqlite_conn_db(c)) > 0 ? STORE_OK : STORE_NOT_FOUND;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return STORE_EXISTS;
+    log_error("store: %s", sqlite3_errmsg(sqlite_conn_db(c)));
+    return STORE_ERROR;
+}
+
+static void col_text(sqlite3_stmt *st, int col, char *out, size_t outlen)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    core_strlcpy(out, t ? (const char *)t : "", outlen);
+}
+
+typedef void (*row_reader)(sqlite3_stmt *st, void *out);
+
+/* Steps through the rows; each is read into a scratch record and handed to emit. */
+static int sqlite_rows(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *scratch,
+                       void (*emit)(const void *rec, void *ctx), void *ctx)
+{
+    if (!st)
+        return STORE_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read(st, scratch);
+        emit(scratch, ctx);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        log_error("store: %s", sqlite3_errmsg(sqlite_conn_db(c)));
+        return STORE_ERROR;
+    }
+    return STORE_OK;
+}
+
+/* Reads the first row into out: STORE_NOT_FOUND when there is none. */
+static int sqlite_one(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *out)
+{
+    if (!st)
+        return STORE_ERROR;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read(st, out);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return STORE_OK;
+    if (rc == SQLITE_DONE)
+        return STORE_NOT_FOUND;
+    log_error("store: %s", sqlite3_errmsg(sqlite_conn_db(c)));
+    return STORE_ERROR;
+}
+
+/* ---- connections and schema ---- */
+
+static void sqlite_conn_close(struct store_conn *c)
+{
+    struct sqlite_conn *sc = (struct sqlite_conn *)c;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(sc->stmts[i]);
+    sqlite3_close(sc->db);
+    free(sc);
+}
+
+static struct store_conn *sqlite_conn_open(struct store *s)
+{
+    const struct sesame_config *cfg = store_config(s);
+    struct sqlite_conn *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return NULL;
+    sc->base.be = &store_sqlite_backend;
+    sc->base.store = s;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(cfg->store_path, &sc->db, flags, NULL) != SQLITE_OK) {
+        log_error("store: cannot open %s: %s", cfg->store_path, sqlite3_errmsg(sc->db));
+        sqlite_conn_close(&sc->base);
+        return NULL;
+    }
+    /* Other processes (the admin command) write too: wait for their locks, not fail. */
+    sqlite3_busy_timeout(sc->db, 10000);
+    const char *sync = cfg->store_fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    if (sqlite_exec(&sc->base, "PRAGMA journal_mode=WAL") || sqlite_exec(&sc->base, sync) ||
+        sqlite_exec(&sc->base, "PRAGMA foreign_keys=ON")) {
+        sqlite_conn_close(&sc->base);
+        return NULL;
+    }
+    return &sc->base;
+}
+
+static int sqlite_schema_version(struct store_conn *c)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(sqlite_conn_db(c), "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int sqlite_begin(struct store_conn *c)
+{
+    /* IMMEDIATE takes the write lock now, so a busy wait happens here and not at commit. */
+    return sqlite_exec(c, "BEGIN IMMEDIATE");
+}
+
+static int sqlite_commit(struct store_conn *c)
+{
+    return sqlite_exec(c, "COMMIT");
+}
+
+static void sqlite_rollback(struct store_conn *c)
+{
+    if (!sqlite3_get_autocommit(sqlite_conn_db(c)))
+        sqlite_exec(c, "ROLLBACK");
+}
+
+static int sqlite_savepoint(struct store_conn *c)
+{
+    return sqlite_exec(c, "SAVEPOINT op");
+}
+
+static void sqlite_savepoint_rollback(struct store_conn *c)
+{
+    sqlite_exec(c, "ROLLBACK TO op");
+}
+
+static int sqlite_savepoint_release(struct store_conn *c)
+{
+    return sqlite_exec(c, "RELEASE op");
+}
+
+static int sqlite_migrate(struct store_conn *c, char *err, size_t errlen)
+{
+    if (sqlite_begin(c) != STORE_OK)
+        return snprintf(err, errlen, "cannot lock the store for migration"), STORE_ERROR;
+    int v = sqlite_schema_version(c);
+    if (v > MIGRATION_COUNT) {
+        sqlite_rollback(c);
+        return snprintf(err, errlen, "store schema version %d is newer than this build (%d)", v,
+                        MIGRATION_COUNT), STORE_ERROR;
+    }
+    for (; v < MIGRATION_COUNT; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", v + 1);
+        if (sqlite_exec(c, migrations[v]) || sqlite_exec(c, pragma)) {
+            sqlite_rollback(c);
+            return snprintf(err, errlen, "migration %d failed", v + 1), STORE_ERROR;
+        }
+    }
+    return sqlite_commit(c);
+}
+
+static int sqlite_open(struct store *s, char *err, size_t errlen)
+{
+    struct store_conn *c = sqlite_conn_open(s);
+    if (!c)
+        return snprintf(err, errlen, "cannot open SQLite store %s", store_config(s)->store_path),
+               STORE_ERROR;
+    int rc = sqlite_migrate(c, err, errlen);
+    sqlite_conn_close(c);
+    return rc;
+}
+
+/* ---- accounts ---- */
+
+static void read_account(sqlite3_stmt *st, void *out)
+{
+    struct store_account *a = out;
+    col_text(st, 0, a->id, sizeof a->id);
+    col_text(st, 1, a->name, sizeof a->name);
+    col_text(st, 2, a->contact, sizeof a->contact);
+    a->suspended = sqlite3_column_int(st, 3);
+    a->disabled = sqlite3_column_int(st, 4);
+    a->created_ms = sqlite3_column_int64(st, 5);
+}
+
+static int sqlite_account_insert(struct store_conn *c, const struct store_account *a)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_ACCOUNT_INSERT, "sssbbi", a->id, a->name, a->contact,
+                                        a->suspended, a->disabled, a->created_ms));
+}
+
+static int sqlite_account_update(struct store_conn *c, const struct store_account *a)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_ACCOUNT_UPDATE, "sssbb", a->id, a->name, a->contact,
+                                        a->suspended, a->disabled));
+}
+
+static int sqlite_account_get(struct store_conn *c, const char *id, struct store_account *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_ACCOUNT_GET, "s", id), read_account, out);
+}
+
+struct emit_ctx {
+    void (*cb)(void);
+    void *ctx;
+};
+
+static void emit_account(const void *rec, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    ((store_account_cb)e->cb)(rec, e->ctx);
+}
+
+static int sqlite_account_list(struct store_conn *c, int limit, store_account_cb cb, void *ctx)
+{
+    struct store_account a;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    return sqlite_rows(c, sqlite_prepare(c, ST_ACCOUNT_LIST, "i", (int64_t)limit), read_account, &a,
+                       emit_account, &e);
+}
+
+static void read_region(sqlite3_stmt *st, void *out)
+{
+    struct store_account_region *r = out;
+    r->production = sqlite3_column_int(st, 0);
+    r->max_24h = sqlite3_column_double(st, 1);
+    r->max_rate = sqlite3_column_double(st, 2);
+}
+
+static int sqlite_account_region_get(struct store_conn *c, const char *account_id,
+                                     const char *region, struct store_account_region *out)
+{
+    core_strlcpy(out->account_id, account_id, sizeof out->account_id);
+    core_strlcpy(out->region, region, sizeof out->region);
+    return sqlite_one(c, sqlite_prepare(c, ST_REGION_GET, "ss", account_id, region), read_region,
+                      out);
+}
+
+static int sqlite_account_region_put(struct store_conn *c, const struct store_account_region *r)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_REGION_PUT, "ssbdd", r->account_id, r->region,
+                                        r->production, r->max_24h, r->max_rate));
+}
+
+/* ---- keys ---- */
+
+static void read_key(sqlite3_stmt *st, void *out)
+{
+    struct store_key *k = out;
+    col_text(st, 0, k->key_id, sizeof k->key_id);
+    col_text(st, 1, k->secret, sizeof k->secret);
+    col_text(st, 2, k->account_id, sizeof k->account_id);
+    col_text(st, 3, k->user, sizeof k->user);
+    k->active = sqlite3_column_int(st, 4);
+    k->created_ms = sqlite3_column_int64(st, 5);
+}
+
+static int sqlite_key_insert(struct store_conn *c, const struct store_key *k)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_KEY_INSERT, "ssssbi", k->key_id, k->secret,
+                                        k->account_id, k->user, k->active, k->created_ms));
+}
+
+static int sqlite_key_get(struct store_conn *c, const char *key_id, struct store_key *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_KEY_GET, "s", key_id), read_key, out);
+}
+
+static void emit_key(const void *rec, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    ((store_key_cb)e->cb)(rec, e->ctx);
+}
+
+static int sqlite_key_list(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx)
+{
+    struct store_key k;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    return sqlite_rows(c, sqlite_prepare(c, ST_KEY_LIST, "s", account_id), read_key, &k, emit_key,
+                       &e);
+}
+
+static int sqlite_key_set_active(struct store_conn *c, const char *key_id, bool active)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_KEY_ACTIVE, "bs", active, key_id));
+}
+
+/* ---- identities ---- */
+
+static void read_identity(sqlite3_stmt *st, void *out)
+{
+    struct store_identity *i = out;
+    col_text(st, 0, i->account_id, sizeof i->account_id);
+    col_text(st, 1, i->region, sizeof i->region);
+    col_text(st, 2, i->identity, sizeof i->identity);
+    i->kind = sqlite3_column_int(st, 3);
+    col_text(st, 4, i->status, sizeof i->status);
+    col_text(st, 5, i->token, sizeof i->token);
+    i->created_ms = sqlite3_column_int64(st, 6);
+    i->status_ms = sqlite3_column_int64(st, 7);
+    i->checked_ms = sqlite3_column_int64(st, 8);
+    i->missing_since_ms = sqlite3_column_int64(st, 9);
+}
+
+static int sqlite_identity_put(struct store_conn *c, const struct store_identity *i)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_IDENTITY_PUT, "sssissiiii", i->account_id, i->region,
+                                        i->identity, (int64_t)i->kind, i->status, i->token,
+                                        i->created_ms, i->status_ms, i->checked_ms,
+                                        i->missing_since_ms));
+}
+
+static int sqlite_identity_get(struct store_conn *c, const char *account_id, const char *region,
+                               const char *identity, struct store_identity *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_IDENTITY_GET, "sss", account_id, region, identity),
+                      read_identity, out);
+}
+
+static int sqlite_identity_delete(struct store_conn *c, const char *account_id, const char *region,
+                                  const char *identity)
+{
+    return sqlite_run(c,
+                      sqlite_prepare(c, ST_IDENTITY_DELETE, "sss", account_id, region, identity));
+}
+
+static void read_count(sqlite3_stmt *st, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(st, 0);
+}
+
+static int sqlite_identity_count(struct store_conn *c, const char *account_id, const char *region,
+                                 int64_t *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_IDENTITY_COUNT, "ss", account_id, region),
+                      read_count, out);
+}
+
+static void emit_identity(const void *rec, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    ((store_identity_cb)e->cb)(rec, e->ctx);
+}
+
+static int sqlite_identity_list(struct store_conn *c, const char *account_id, const char *region,
+                                int kind, const char *after, int limit, store_identity_cb cb,
+                                void *ctx)
+{
+    struct store_identity i;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    sqlite3_stmt *st = sqlite_prepare(c, ST_IDENTITY_LIST, "ssisi", account_id, region,
+                                      (int64_t)kind, after, (int64_t)limit);
+    return sqlite_rows(c, st, read_identity, &i, emit_identity, &e);
+}
+
+static int sqlite_identity_list_due(struct store_conn *c, int64_t checked_before_ms, int limit,
+                                    store_identity_cb cb, void *ctx)
+{
+    struct store_identity i;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    sqlite3_stmt *st = sqlite_prepare(c, ST_IDENTITY_DUE, "ii", checked_before_ms, (int64_t)limit);
+    return sqlite_rows(c, st, read_identity, &i, emit_identity, &e);
+}
+
+/* ---- email links ---- */
+
+static void read_link(sqlite3_stmt *st, void *out)
+{
+    struct store_email_link *l = out;
+    col_text(st, 0, l->token, sizeof l->token);
+    col_text(st, 1, l->account_id, sizeof l->account_id);
+    col_text(st, 2, l->region, sizeof l->region);
+    col_text(st, 3, l->identity, sizeof l->identity);
+    l->expires_ms = sqlite3_column_int64(st, 4);
+}
+
+static int sqlite_email_link_put(struct store_conn *c, const struct store_email_link *l)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_LINK_PUT, "ssssi", l->token, l->account_id,
+                                        l->region, l->identity, l->expires_ms));
+}
+
+static int sqlite_email_link_take(struct store_conn *c, const char *token,
+                                  struct store_email_link *out)
+{
+    int rc = sqlite_one(c, sqlite_prepare(c, ST_LINK_GET, "s", token), read_link, out);
+    if (rc != STORE_OK)
+        return rc;
+    return sqlite_run(c, sqlite_prepare(c, ST_LINK_DELETE, "s", token));
+}
+
+static int sqlite_email_link_find(struct store_conn *c, const char *account_id, const char *region,
+                                  const char *identity, struct store_email_link *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_LINK_FIND, "sss", account_id, region, identity),
+                      read_link, out);
+}
+
+/* ---- statistics ---- */
+
+static void read_stat(sqlite3_stmt *st, void *out)
+{
+    struct store_stat_point *p = out;
+    p->bucket_ms = sqlite3_column_int64(st, 0);
+    p->delivery_attempts = sqlite3_column_int64(st, 1);
+    p->bounces = sqlite3_column_int64(st, 2);
+    p->complaints = sqlite3_column_int64(st, 3);
+    p->rejects = sqlite3_column_int64(st, 4);
+}
+
+static void emit_stat(const void *rec, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    ((store_stat_cb)e->cb)(rec, e->ctx);
+}
+
+static int sqlite_stats_list(struct store_conn *c, const char *account_id, const char *region,
+                             int64_t since_ms, store_stat_cb cb, void *ctx)
+{
+    struct store_stat_point p;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    sqlite3_stmt *st = sqlite_prepare(c, ST_STATS_LIST, "ssi", account_id, region, since_ms);
+    return sqlite_rows(c, st, read_stat, &p, emit_stat, &e);
+}
+
+static int sqlite_stats_add(struct store_conn *c, const char *account_id, const char *region,
+                            const struct store_stat_point *d)
+{
+    int64_t bucket = d->bucket_ms - d->bucket_ms % (15 * 60 * 1000);
+    return sqlite_run(c, sqlite_prepare(c, ST_STATS_ADD, "ssiiiii", account_id, region, bucket,
+                                        d->delivery_attempts, d->bounces, d->complaints,
+                                        d->rejects));
+}
+
+static void read_double(sqlite3_stmt *st, void *out)
+{
+    *(double *)out = sqlite3_column_double(st, 0);
+}
+
+static int sqlite_sent_sum(struct store_conn *c, const char *account_id, const char *region,
+                           int64_t since_ms, double *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_SENT_SUM, "ssi", account_id, region, since_ms),
+                      read_double, out);
+}
+
+static int sqlite_sent_add(struct store_conn *c, const char *account_id, const char *region,
+                           int64_t at_ms, double recipients)
+{
+    int64_t minute = at_ms - at_ms % 60000;
+    return sqlite_run(c, sqlite_prepare(c, ST_SENT_ADD, "ssid", account_id, region, minute,
+                                        recipients));
+}
+
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .conn_open = sqlite_conn_open,
+    .conn_close = sqlite_conn_close,
+    .schema_version = sqlite_schema_version,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .savepoint = sqlite_savepoint,
+    .savepoint_rollback = sqlite_savepoint_rollback,
+    .savepoint_release = sqlite_savepoint_release,
+    .account_insert = sqlite_account_insert,
+    .account_update = sqlite_account_update,
+    .account_get = sqlite_account_get,
+    .account_list = sqlite_account_list,
+    .account_region_get = sqlite_account_region_get,
+    .account_region_put = sqlite_account_region_put,
+    .key_insert = sqlite_key_insert,
+    .key_get = sqlite_key_get,
+    .key_list = sqlite_key_list,
+    .key_set_active = sqlite_key_set_active,
+    .identity_put = sqlite_identity_put,
+    .identity_get = sqlite_identity_get,
+    .identity_delete = sqlite_identity_delete,
+    .identity_count = sqlite_identity_count,
+    .identity_list = sqlite_identity_list,
+    .identity_list_due = sqlite_identity_list_due,
+    .email_link_put = sqlite_email_link_put,
+    .email_link_take = sqlite_email_link_take,
+    .email_link_find = sqlite_email_link_find,
+    .stats_list = sqlite_stats_list,
+    .stats_add = sqlite_stats_add,
+    .sent_sum = sqlite_sent_sum,
+    .sent_add = sqlite_sent_add,
+};
