@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* AWS lists each missing part in a sentence of its own; that does not fit in
+ * auth_result.message together with the header, so the sentences are merged. */
 #define MSG_AUTHORIZATION_PARTS                                                                    \
-    "Authorization header requires 'Credential' parameter. Authorization header requires "         \
-    "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. "             \
-    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+    "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters "      \
+    "(AWS4-HMAC-SHA256) and an 'X-Amz-Date' or 'Date' header. "
 
 static bool query_has(const char *query, const char *name)
 {
@@ -39,15 +40,13 @@ static enum auth_status verify_authorization(const struct auth_request *req, con
     if (auth_span_eq_ci(value, scheme_len, "AWS3-HTTPS") ||
         auth_span_eq_ci(value, scheme_len, "AWS3"))
         return auth_aws3_verify_header(req, value, lookup, ctx, out);
-    return auth_fail(out, AUTH_INCOMPLETE, MSG_AUTHORIZATION_PARTS "Authorization=%.100s",
-                     value);
+    return auth_fail(out, AUTH_INCOMPLETE, MSG_AUTHORIZATION_PARTS "Authorization=%.80s", value);
 }
 
 /* The guide's GET example signs the Date header but carries the items in the query
  * (spec 10 §2.5 b). Signature Version 2 also uses these names; it is not supported. */
-static enum auth_status verify_query_v3(const struct auth_request *req,
-                                        auth_secret_lookup lookup, void *ctx,
-                                        struct auth_result *out)
+static enum auth_status verify_query_v3(const struct auth_request *req, auth_secret_lookup lookup,
+                                        void *ctx, struct auth_result *out)
 {
     if (query_has(req->query, "SignatureVersion") || query_has(req->query, "SignatureMethod"))
         return auth_fail(out, AUTH_INCOMPLETE,
@@ -89,8 +88,8 @@ enum auth_status auth_verify(const struct auth_request *req, auth_secret_lookup 
 
 bool auth_is_signature_param(const char *name)
 {
-    static const char *const names[] = {"AWSAccessKeyId",  "Signature", "SignatureVersion",
-                                        "SignatureMethod", "Algorithm", "Timestamp",
+    static const char *const names[] = {"AWSAccessKeyId",  "Signature",    "SignatureVersion",
+                                        "SignatureMethod", "Algorithm",    "Timestamp",
                                         "Expires",         "SecurityToken"};
     if (!name)
         return false;
@@ -141,8 +140,7 @@ void auth_smtp_password_v4(const char *secret, const char *region, char *out)
 int auth_key_generate(char key_id[AUTH_KEY_ID_LEN + 1], char secret[AUTH_SECRET_LEN + 1])
 {
     static const char base32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    static const char base64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char base64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     unsigned char r[AUTH_KEY_ID_LEN - 4 + AUTH_SECRET_LEN];
     if (RAND_bytes(r, sizeof r) != 1)
         return -1;

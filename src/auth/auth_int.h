@@ -6,8 +6,6 @@
 #include "auth/auth.h"
 #include "core/core.h"
 
-#include <stdarg.h>
-
 /* AWS's own wording, so that SDK error handling and user searches find them. */
 #define AUTH_MSG_BAD_SIGNATURE                                                                     \
     "The request signature we calculated does not match the signature you provided. Check your "   \
@@ -75,16 +73,14 @@ char *auth_query_get(const char *query, const char *name);
 enum auth_status auth_sigv4_verify_header(const struct auth_request *req, const char *value,
                                           auth_secret_lookup lookup, void *ctx,
                                           struct auth_result *out);
-enum auth_status auth_sigv4_verify_query(const struct auth_request *req,
-                                         auth_secret_lookup lookup, void *ctx,
-                                         struct auth_result *out);
+enum auth_status auth_sigv4_verify_query(const struct auth_request *req, auth_secret_lookup lookup,
+                                         void *ctx, struct auth_result *out);
 /* value: "AWS3-HTTPS ..." or "AWS3 ..." from X-Amzn-Authorization (or Authorization). */
 enum auth_status auth_aws3_verify_header(const struct auth_request *req, const char *value,
                                          auth_secret_lookup lookup, void *ctx,
                                          struct auth_result *out);
 /* AWSAccessKeyId, Signature and Algorithm in the query, signing the Date header. */
-enum auth_status auth_aws3_verify_query(const struct auth_request *req,
-                                        auth_secret_lookup lookup, void *ctx,
-                                        struct auth_result *out);
+enum auth_status auth_aws3_verify_query(const struct auth_request *req, auth_secret_lookup lookup,
+                                        void *ctx, struct auth_result *out);
 
 #endif

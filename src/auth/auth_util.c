@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,8 @@ static int days_in_month(int y, int m)
 static bool civil_to_epoch(const struct civil_time *t, int64_t *out)
 {
     if (t->year < 1970 || t->year > 9999 || t->month < 1 || t->month > 12 || t->day < 1 ||
-        t->day > days_in_month(t->year, t->month) || t->hour < 0 || t->hour > 23 ||
-        t->min < 0 || t->min > 59 || t->sec < 0 || t->sec > 60)
+        t->day > days_in_month(t->year, t->month) || t->hour < 0 || t->hour > 23 || t->min < 0 ||
+        t->min > 59 || t->sec < 0 || t->sec > 60)
         return false;
     *out = days_from_civil(t->year, t->month, t->day) * 86400 + t->hour * 3600 + t->min * 60 +
            t->sec - t->zone_s;
@@ -147,9 +148,13 @@ static bool parse_iso_basic(const char *s, struct civil_time *t)
     if (strlen(s) != 16 || !all_digits(s, 8) || s[8] != 'T' || !all_digits(s + 9, 6) ||
         s[15] != 'Z')
         return false;
-    *t = (struct civil_time){digits_value(s, 4),     digits_value(s + 4, 2),
-                             digits_value(s + 6, 2), digits_value(s + 9, 2),
-                             digits_value(s + 11, 2), digits_value(s + 13, 2), 0};
+    *t = (struct civil_time){digits_value(s, 4),
+                             digits_value(s + 4, 2),
+                             digits_value(s + 6, 2),
+                             digits_value(s + 9, 2),
+                             digits_value(s + 11, 2),
+                             digits_value(s + 13, 2),
+                             0};
     return true;
 }
 
@@ -172,21 +177,23 @@ static bool parse_http_date(const char *s, struct civil_time *t)
     char mon[4] = "", zone[8] = "";
     int n = 0;
     memset(t, 0, sizeof *t);
-    bool ok = (sscanf(s, "%*[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %7s%n", &t->day, mon,
-                      &t->year, &t->hour, &t->min, &t->sec, zone, &n) == 7 &&
-               consumed(s, n)) ||
-              (sscanf(s, "%2d %3[A-Za-z] %4d %2d:%2d:%2d %7s%n", &t->day, mon, &t->year,
+    bool ok = (sscanf(s, "%*[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d %7s%n", &t->day, mon, &t->year,
                       &t->hour, &t->min, &t->sec, zone, &n) == 7 &&
+               consumed(s, n)) ||
+              (sscanf(s, "%2d %3[A-Za-z] %4d %2d:%2d:%2d %7s%n", &t->day, mon, &t->year, &t->hour,
+                      &t->min, &t->sec, zone, &n) == 7 &&
                consumed(s, n));
-    if (!ok && sscanf(s, "%*[A-Za-z], %2d-%3[A-Za-z]-%4d %2d:%2d:%2d %7s%n", &t->day, mon,
-                      &t->year, &t->hour, &t->min, &t->sec, zone, &n) == 7 &&
+    if (!ok &&
+        sscanf(s, "%*[A-Za-z], %2d-%3[A-Za-z]-%4d %2d:%2d:%2d %7s%n", &t->day, mon, &t->year,
+               &t->hour, &t->min, &t->sec, zone, &n) == 7 &&
         consumed(s, n)) {
         ok = true;
         if (t->year < 100) /* RFC 850's two-digit year */
             t->year += t->year < 70 ? 2000 : 1900;
     }
-    if (!ok && sscanf(s, "%*[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &t->day, &t->hour,
-                      &t->min, &t->sec, &t->year, &n) == 6 &&
+    if (!ok &&
+        sscanf(s, "%*[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &t->day, &t->hour, &t->min,
+               &t->sec, &t->year, &n) == 6 &&
         consumed(s, n)) {
         ok = true;
         strcpy(zone, "GMT"); /* asctime dates are always UTC */
@@ -226,13 +233,13 @@ enum auth_status auth_check_skew(const struct auth_request *req, int64_t t, stru
     if (req->now_s - t > skew) {
         auth_format_amz_date(req->now_s - skew, edge);
         return auth_fail(out, AUTH_EXPIRED,
-                         "Signature expired: %s is now earlier than %s (%s - %lld min.)",
-                         when, edge, now, (long long)(skew / 60));
+                         "Signature expired: %s is now earlier than %s (%s - %lld min.)", when,
+                         edge, now, (long long)(skew / 60));
     }
     auth_format_amz_date(req->now_s + skew, edge);
     return auth_fail(out, AUTH_EXPIRED,
-                     "Signature not yet current: %s is still later than %s (%s + %lld min.)",
-                     when, edge, now, (long long)(skew / 60));
+                     "Signature not yet current: %s is still later than %s (%s + %lld min.)", when,
+                     edge, now, (long long)(skew / 60));
 }
 
 /* ---- digests ---- */
@@ -243,8 +250,8 @@ size_t auth_hmac(enum auth_md md, const void *key, size_t keylen, const void *da
     const EVP_MD *evp = md == AUTH_MD_SHA1 ? EVP_sha1() : EVP_sha256();
     unsigned int n = 0;
     /* OpenSSL wants a non-NULL key pointer even when the key is empty. */
-    if (keylen > INT32_MAX || !HMAC(evp, keylen ? key : "", (int)keylen,
-                                    len ? data : (const void *)"", len, out, &n))
+    if (keylen > INT32_MAX ||
+        !HMAC(evp, keylen ? key : "", (int)keylen, len ? data : (const void *)"", len, out, &n))
         return 0;
     return n;
 }
@@ -296,8 +303,7 @@ size_t auth_pct_decode(const char *s, size_t len, char *out)
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len &&
-            (hi = auth_hex_value((unsigned char)s[i + 1])) >= 0 &&
+        if (s[i] == '%' && i + 2 < len && (hi = auth_hex_value((unsigned char)s[i + 1])) >= 0 &&
             (lo = auth_hex_value((unsigned char)s[i + 2])) >= 0) {
             out[n++] = (char)(hi << 4 | lo);
             i += 2;
@@ -359,11 +365,12 @@ bool auth_param_next(const char **cursor, struct auth_kv *it)
     return true;
 }
 
-static char *decode_span(const char *s, size_t len)
+static char *decode_span(const char *s, size_t len, size_t *out_len)
 {
     char *out = malloc(len + 1);
-    if (out)
-        auth_pct_decode(s, len, out);
+    if (!out)
+        abort();
+    *out_len = auth_pct_decode(s, len, out);
     return out;
 }
 
@@ -371,12 +378,14 @@ char *auth_query_get(const char *query, const char *name)
 {
     struct auth_kv it;
     const char *cur = query;
+    size_t want = strlen(name), n;
     while (auth_query_next(&cur, &it)) {
-        char *n = decode_span(it.name, it.name_len);
-        bool match = n && strcmp(n, name) == 0;
-        free(n);
+        char *decoded = decode_span(it.name, it.name_len, &n);
+        /* Compared with the length, so that "Name%00junk" is not Name. */
+        bool match = n == want && memcmp(decoded, name, n) == 0;
+        free(decoded);
         if (match)
-            return decode_span(it.value, it.value_len);
+            return decode_span(it.value, it.value_len, &n);
     }
     return NULL;
 }

@@ -10,7 +10,7 @@
 #include <string.h>
 
 struct aws3_auth {
-    bool https; /* AWS3-HTTPS, not AWS3 */
+    bool https;                                            /* AWS3-HTTPS, not AWS3 */
     char *key_id, *algorithm, *signature, *signed_headers; /* malloc'd */
     enum auth_md md;
 };
@@ -249,9 +249,8 @@ enum auth_status auth_aws3_verify_header(const struct auth_request *req, const c
     return st;
 }
 
-enum auth_status auth_aws3_verify_query(const struct auth_request *req,
-                                        auth_secret_lookup lookup, void *ctx,
-                                        struct auth_result *out)
+enum auth_status auth_aws3_verify_query(const struct auth_request *req, auth_secret_lookup lookup,
+                                        void *ctx, struct auth_result *out)
 {
     struct aws3_auth a = {.https = true};
     core_strlcpy(out->scheme, "AWS3-HTTPS", sizeof out->scheme);

@@ -35,8 +35,8 @@ static void sigv4_auth_free(struct sigv4_auth *a)
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 /* RFC 3986: unreserved bytes as they are, every other byte as %XX in upper case. */
@@ -255,10 +255,10 @@ static bool hex_decode_32(const char *hex, unsigned char out[AUTH_SHA256_LEN])
 
 /* Tries each payload hash the client may have signed; every candidate is computed, so the
  * time taken does not say which one matched. */
-static enum auth_status check_signature(const struct auth_request *req,
-                                        const struct sigv4_auth *a, const char *const *hashes,
-                                        size_t nhash, bool presigned, auth_secret_lookup lookup,
-                                        void *ctx, struct auth_result *out)
+static enum auth_status check_signature(const struct auth_request *req, const struct sigv4_auth *a,
+                                        const char *const *hashes, size_t nhash, bool presigned,
+                                        auth_secret_lookup lookup, void *ctx,
+                                        struct auth_result *out)
 {
     unsigned char given[AUTH_SHA256_LEN], sig[AUTH_SHA256_LEN];
     const char *secret = lookup(ctx, a->key_id);
@@ -489,9 +489,8 @@ static void presigned_params_free(struct presigned_params *p)
     free(p->expires);
 }
 
-static enum auth_status parse_presigned(const struct auth_request *req,
-                                        struct presigned_params *p, struct sigv4_auth *a,
-                                        struct auth_result *out)
+static enum auth_status parse_presigned(const struct auth_request *req, struct presigned_params *p,
+                                        struct sigv4_auth *a, struct auth_result *out)
 {
     p->algorithm = auth_query_get(req->query, "X-Amz-Algorithm");
     p->credential = auth_query_get(req->query, "X-Amz-Credential");
@@ -536,14 +535,15 @@ static enum auth_status presigned_window(const struct auth_request *req, const c
     if (req->now_s > a->t + secs)
         return auth_fail(out, AUTH_EXPIRED, "Request has expired.");
     if (a->t - req->now_s > req->max_skew_s)
-        return auth_fail(out, AUTH_EXPIRED, "Request is not yet valid: X-Amz-Date %s is in the "
-                         "future.", a->amz_date);
+        return auth_fail(out, AUTH_EXPIRED,
+                         "Request is not yet valid: X-Amz-Date %s is in the "
+                         "future.",
+                         a->amz_date);
     return AUTH_OK;
 }
 
-enum auth_status auth_sigv4_verify_query(const struct auth_request *req,
-                                         auth_secret_lookup lookup, void *ctx,
-                                         struct auth_result *out)
+enum auth_status auth_sigv4_verify_query(const struct auth_request *req, auth_secret_lookup lookup,
+                                         void *ctx, struct auth_result *out)
 {
     struct presigned_params p = {0};
     struct sigv4_auth a = {0};

@@ -68,7 +68,7 @@ def python_signer(cls, method, url, headers, body):
     """Signs with botocore's pure-Python SigV4 classes; returns (request, canonical)."""
     req = AWSRequest(method=method, url=url, data=body, headers=headers)
     signer = cls(Credentials(KEY_ID, SECRET), "ses", "eu-west-1")
-    if cls is botocore.auth.SigV4QueryAuth:
+    if issubclass(cls, botocore.auth.SigV4QueryAuth):
         signer = cls(Credentials(KEY_ID, SECRET), "ses", "eu-west-1", expires=3600)
     return signing(lambda: signer.add_auth(req) or req)
 
@@ -100,6 +100,9 @@ def header_signed():
     req = sent["request"]
     body = req.body.decode() if isinstance(req.body, bytes) else (req.body or "")
     headers = [(k, v.decode() if isinstance(v, bytes) else v) for k, v in req.headers.items()]
+    # Random per call and not signed: pinned so that reruns write the same file.
+    headers = [(k, "00000000-0000-4000-8000-000000000000" if k == "amz-sdk-invocation-id" else v)
+               for k, v in headers]
     if not any(k.lower() == "host" for k, _ in headers):
         headers.insert(0, ("Host", "email.eu-west-1.amazonaws.com"))
     signature = dict(headers)["Authorization"].rsplit("=", 1)[1]
@@ -112,39 +115,49 @@ def header_signed():
     write(case, "header-signature.txt", signature)
 
 
-def sign_canonical(creq):
-    """Signature of a canonical request, by botocore's pure-Python string-to-sign and keys."""
-    signer = botocore.auth.SigV4Auth(Credentials(KEY_ID, SECRET), "ses", "eu-west-1")
-    req = AWSRequest(method="GET", url="https://email.eu-west-1.amazonaws.com/")
-    req.context["timestamp"] = NOW.strftime("%Y%m%dT%H%M%SZ")
-    return signer.signature(signer.string_to_sign(req, creq), req)
+def date_header_signed():
+    """Signed over a Date header instead of X-Amz-Date (botocore's pure-Python signer
+    uses Date when the request has one)."""
+    url = "https://email.eu-west-1.amazonaws.com/"
+    body = "Action=GetSendQuota&Version=2010-12-01"
+    ct = "application/x-www-form-urlencoded; charset=utf-8"
+    py, creq = python_signer(botocore.auth.SigV4Auth, "POST", url,
+                             {"Content-Type": ct, "Date": "placeholder"}, body)
+    headers = [("Host", "email.eu-west-1.amazonaws.com")] + list(py.headers.items())
+    case = "botocore-ses-post-date-header"
+    write(case, "header-signed-request.txt", as_http("POST", url, headers, body))
+    write(case, "header-canonical-request.txt", creq)
+    write(case, "header-signature.txt", py.headers["Authorization"].rsplit("=", 1)[1])
+
+
+def presigned_case(case, method, url, signature, creq):
+    host = [("Host", "email.eu-west-1.amazonaws.com")]
+    write(case, "query-signed-request.txt", as_http(method, url, host, ""))
+    write(case, "query-canonical-request.txt", creq)
+    write(case, "query-signature.txt", signature)
 
 
 def presigned():
-    """Presigned GetSendQuota URLs, valid for an hour. The client (CRT) signs
-    UNSIGNED-PAYLOAD; the pure-Python signer signs the empty body's hash."""
+    """Presigned GetSendQuota URLs, valid for an hour. botocore signs them for the
+    operation's method (POST for SES) unless told otherwise, over the empty body's hash."""
     c = client()
-    url, _ = signing(lambda: c.generate_presigned_url("get_send_quota", ExpiresIn=3600))
-    signature = url.rsplit("X-Amz-Signature=", 1)[1]
-    base = url.split("?", 1)[0] + "?Action=GetSendQuota&Version=2010-12-01"
-    py, creq = python_signer(botocore.auth.SigV4QueryAuth, "GET", base, {}, "")
-    host = [("Host", "email.eu-west-1.amazonaws.com")]
-
-    crt_creq = creq.rsplit("\n", 1)[0] + "\nUNSIGNED-PAYLOAD"
-    assert sign_canonical(crt_creq) == signature, "CRT presigned URL not understood"
-    case = "botocore-crt-ses-presigned"
-    write(case, "query-signed-request.txt", as_http("GET", url, host, ""))
-    write(case, "query-canonical-request.txt", crt_creq)
-    write(case, "query-signature.txt", signature)
-
-    py_signature = py.url.rsplit("X-Amz-Signature=", 1)[1]
-    assert sign_canonical(creq) == py_signature
-    case = "botocore-py-ses-presigned"
-    write(case, "query-signed-request.txt", as_http("GET", py.url, host, ""))
-    write(case, "query-canonical-request.txt", creq)
-    write(case, "query-signature.txt", py_signature)
+    for method in ("POST", "GET"):
+        url, _ = signing(lambda: c.generate_presigned_url(
+            "get_send_quota", ExpiresIn=3600, HttpMethod=method))
+        signature = url.rsplit("X-Amz-Signature=", 1)[1]
+        base = url.split("?", 1)[0] + "?Action=GetSendQuota&Version=2010-12-01"
+        py, creq = python_signer(botocore.auth.SigV4QueryAuth, method, base, {}, "")
+        assert py.url.rsplit("X-Amz-Signature=", 1)[1] == signature, "signers disagree"
+        presigned_case(f"botocore-ses-presigned-{method.lower()}", method, url, signature, creq)
+    # UNSIGNED-PAYLOAD, as S3-style presigners (botocore's S3SigV4QueryAuth) sign it.
+    base = "https://email.eu-west-1.amazonaws.com/?Action=GetSendQuota&Version=2010-12-01"
+    py, creq = python_signer(botocore.auth.S3SigV4QueryAuth, "GET", base, {}, "")
+    assert creq.endswith("\nUNSIGNED-PAYLOAD")
+    presigned_case("botocore-ses-presigned-unsigned", "GET", py.url,
+                   py.url.rsplit("X-Amz-Signature=", 1)[1], creq)
 
 
 if __name__ == "__main__":
     header_signed()
+    date_header_signed()
     presigned()

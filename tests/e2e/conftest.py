@@ -1,0 +1,661 @@
+"""End-to-end fixtures: a real sesamed started from a fresh `sesame init` directory, a real
+DNS server (dnslib) whose zone the tests change, and helpers that drive the instance with
+real clients (the AWS CLI v2, boto3, hand-built HTTP requests signed with botocore).
+
+Run with Debian's python:  SESAME_BUILD=/abs/build /usr/bin/python3 -m pytest -q tests/e2e
+"""
+import base64
+import configparser
+import datetime
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import random
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from unittest import mock
+
+import boto3
+import botocore.auth
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from dnslib import QTYPE, RCODE, RR, TXT, DNSError
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+BUILD = Path(os.environ.get("SESAME_BUILD", "/work/main/build")).resolve()
+SESAMED = BUILD / "sesamed"
+SESAME = BUILD / "sesame"
+AWS = "/usr/bin/aws"
+NS = "http://ses.amazonaws.com/doc/2010-12-01/"
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "runtime error:",
+    "LeakSanitizer",
+    "ERROR: UndefinedBehaviorSanitizer",
+)
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+START_TIMEOUT = 30.0  # the ASan build starts slower
+STOP_TIMEOUT = 30.0
+
+
+def q(tag):
+    """An element name in the SES namespace, for ElementTree lookups."""
+    return "{%s}%s" % (NS, tag)
+
+
+def assert_sanitizer_clean(text, what):
+    for marker in SANITIZER_MARKERS:
+        assert marker not in text, "%s reported %r:\n%s" % (what, marker, text[-6000:])
+
+
+def base_env():
+    """The environment for every child: no AWS settings leak in from the caller's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+    return env
+
+
+# ---- ports ----
+
+_used_bases = set()
+_port_lock = threading.Lock()
+
+
+def _tcp_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _udp_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def pick_port_base(span=100):
+    """A random N in 20000-60000 with N..N+span free on 127.0.0.1 (TCP)."""
+    with _port_lock:
+        for _ in range(500):
+            n = random.randrange(20000, 60000 - span)
+            if any(abs(n - b) <= span for b in _used_bases):
+                continue
+            if all(_tcp_free(p) for p in range(n, n + span + 1)):
+                _used_bases.add(n)
+                return n
+    raise RuntimeError("no free port range found")
+
+
+def pick_port():
+    """One port free for both UDP and TCP (the DNS server listens on both)."""
+    with _port_lock:
+        for _ in range(500):
+            n = random.randrange(20000, 60000)
+            if any(abs(n - b) <= 100 for b in _used_bases):
+                continue
+            if _tcp_free(n) and _udp_free(n):
+                _used_bases.add(n)
+                return n
+    raise RuntimeError("no free port found")
+
+
+# ---- DNS ----
+
+
+class Zone(BaseResolver):
+    """A zone the tests change while sesamed polls it: TXT records by name, names that
+    answer SERVFAIL, names that get no answer at all, and a log of the questions asked.
+    A UDP answer over 512 bytes is truncated (TC, question only), as a server without
+    EDNS does, so the resolver must ask again over TCP."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.txt = {}
+        self.servfail = set()
+        self.silent = set()
+        self.queries = []
+
+    @staticmethod
+    def _key(name):
+        return str(name).rstrip(".").lower()
+
+    def set_txt(self, name, *values):
+        with self.lock:
+            self.txt[self._key(name)] = list(values)
+
+    def remove(self, name):
+        with self.lock:
+            self.txt.pop(self._key(name), None)
+
+    def set_servfail(self, name, on=True):
+        with self.lock:
+            if on:
+                self.servfail.add(self._key(name))
+            else:
+                self.servfail.discard(self._key(name))
+
+    def set_silent(self, name, on=True):
+        with self.lock:
+            if on:
+                self.silent.add(self._key(name))
+            else:
+                self.silent.discard(self._key(name))
+
+    def asked(self, name, qtype="TXT", protocol=None):
+        """How many times name was asked (over protocol "udp" or "tcp", or either)."""
+        with self.lock:
+            return sum(1 for n, t, p in self.queries
+                       if n == self._key(name) and t == qtype and protocol in (None, p))
+
+    def resolve(self, request, handler):
+        reply = request.reply()
+        question = request.q
+        name = self._key(question.qname)
+        with self.lock:
+            self.queries.append((name, QTYPE[question.qtype], handler.protocol))
+            if name in self.silent:
+                raise DNSError("no answer for %s (silent)" % name)
+            if name in self.servfail:
+                reply.header.rcode = RCODE.SERVFAIL
+                return reply
+            values = list(self.txt.get(name, ()))
+        if not values:
+            reply.header.rcode = RCODE.NXDOMAIN
+            return reply
+        if question.qtype in (QTYPE.TXT, QTYPE.ANY):
+            for v in values:
+                reply.add_answer(RR(question.qname, QTYPE.TXT, rdata=TXT(v), ttl=0))
+        if handler.protocol == "udp" and len(reply.pack()) > 512:
+            truncated = request.reply()
+            truncated.header.tc = 1
+            return truncated
+        return reply
+
+
+class DnsServer:
+    def __init__(self):
+        self.zone = Zone()
+        self.port = pick_port()
+        logger = DNSLogger(logf=lambda s: None)
+        self.servers = [
+            DNSServer(self.zone, address="127.0.0.1", port=self.port, tcp=tcp, logger=logger,
+)
+            for tcp in (False, True)
+        ]
+        for s in self.servers:
+            s.start_thread()
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.port
+
+    def stop(self):
+        for s in self.servers:
+            s.stop()
+            s.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def dns():
+    server = DnsServer()
+    yield server
+    server.stop()
+
+
+# ---- HTTP replies ----
+
+
+class Reply:
+    """One HTTP reply, with the XML parsed when there is XML."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # http.client.HTTPMessage: case-insensitive get
+        self.body = body
+        self.xml = None
+        if body.lstrip().startswith(b"<"):
+            self.xml = ET.fromstring(body)
+
+    @property
+    def request_id(self):
+        return self.headers.get("x-amzn-RequestId")
+
+    def find(self, path):
+        """Text of the first element at path, in the SES namespace ('a/b' form)."""
+        el = self.xml.find("/".join(q(p) for p in path.split("/")))
+        return None if el is None else (el.text or "")
+
+    def findall(self, path):
+        return [e.text or "" for e in self.xml.iter(q(path))]
+
+    def __repr__(self):
+        return "Reply(%d, %r)" % (self.status, self.body[:600])
+
+
+def assert_ok(reply, action):
+    """A 200 reply for action: namespace, ResponseMetadata/RequestId equal to the header."""
+    assert reply.status == 200, reply
+    assert reply.xml is not None, reply
+    assert reply.xml.tag == q(action + "Response"), reply
+    rid = reply.find("ResponseMetadata/RequestId")
+    assert rid and UUID_RE.match(rid), reply
+    assert reply.request_id == rid, (reply.headers, reply)
+    return reply
+
+
+def assert_error(reply, status, code, message=None):
+    """An ErrorResponse in the SES namespace with the given status and code, a Sender
+    type, a message, and a RequestId equal to x-amzn-RequestId."""
+    assert reply.status == status, reply
+    assert reply.headers.get("Content-Type", "").startswith("text/xml"), reply.headers
+    assert reply.xml is not None, reply
+    assert reply.xml.tag == q("ErrorResponse"), reply
+    assert reply.find("Error/Type") == "Sender", reply
+    assert reply.find("Error/Code") == code, reply
+    got = reply.find("Error/Message")
+    assert got, reply
+    if message is not None:
+        assert got == message, reply
+    rid = reply.find("RequestId")
+    assert rid and UUID_RE.match(rid), reply
+    assert reply.request_id == rid, (dict(reply.headers), reply)
+    return reply
+
+
+# ---- signing ----
+
+
+class _ShiftedDatetime(datetime.datetime):
+    shift = datetime.timedelta(0)
+
+    @classmethod
+    def utcnow(cls):
+        return datetime.datetime.utcnow() + cls.shift
+
+
+class _ShiftedModule:
+    """Stands in for botocore.auth's `datetime` module while signing at another time."""
+
+    timedelta = datetime.timedelta
+
+    def __init__(self, shift):
+        self.datetime = type("D", (_ShiftedDatetime,), {"shift": shift})
+
+
+def sign_request(method, url, body, headers, key, secret, region, service="ses", skew=None):
+    """Headers for a SigV4-signed request (botocore's SigV4Auth); skew: a timedelta by
+    which the signing clock is off."""
+    req = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    auth = SigV4Auth(Credentials(key, secret), service, region)
+    if skew is None:
+        auth.add_auth(req)
+    else:
+        with mock.patch.object(botocore.auth, "datetime", _ShiftedModule(skew)):
+            auth.add_auth(req)
+    return dict(req.headers.items())
+
+
+def smtp_password_v4(secret, region):
+    """AWS's documented derivation of an SES SMTP password from a secret key."""
+
+    def sign(key, msg):
+        return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+    sig = sign(("AWS4" + secret).encode(), "11111111")
+    for part in (region, "ses", "aws4_request", "SendRawEmail"):
+        sig = sign(sig, part)
+    return base64.b64encode(b"\x04" + sig).decode()
+
+
+def smtp_password_v2(secret):
+    mac = hmac.new(secret.encode(), b"SendRawEmail", hashlib.sha256).digest()
+    return base64.b64encode(b"\x02" + mac).decode()
+
+
+def parse_kv(text, sep=":"):
+    """'name: value' lines (as `sesame` prints them) into a dict; first one wins."""
+    out = {}
+    for line in text.splitlines():
+        if sep in line:
+            k, v = line.split(sep, 1)
+            out.setdefault(k.strip(), v.strip())
+    return out
+
+
+def wait_until(fn, timeout, interval=0.2, what="condition"):
+    """Calls fn until it returns something truthy; returns that, or fails at timeout
+    (what, a string or a callable giving one, says what was awaited)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = fn()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            if callable(what):
+                what = what()
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
+                                 % (timeout, what, last))
+        time.sleep(interval)
+
+
+# ---- the instance ----
+
+
+class Instance:
+    """One sesame instance directory and, once started, its sesamed."""
+
+    def __init__(self, root, name, regions=("us-east-1",), resolver=None, auto_verify=False,
+                 production=False, extra=None):
+        self.dir = Path(root) / name
+        self.port_base = pick_port_base()
+        self.regions = list(regions)
+        self.proc = None
+        self.log_path = self.dir.parent / (name + ".sesamed.log")
+        self.log_file = None
+        self.stopped_ok = False
+        args = ["init", "--dir", str(self.dir), "--port-base", str(self.port_base)]
+        for r in self.regions:
+            args += ["--region", r]
+        if resolver:
+            args += ["--resolver", resolver]
+        if auto_verify:
+            args.append("--auto-verify")
+        if production:
+            args.append("--production")
+        res = run_sesame(None, *args)
+        assert res.returncode == 0, res.stderr
+        self.init_stdout = res.stdout
+        self.conf = self.dir / "sesame.conf"
+        self.cert = self.dir / "tls" / "cert.pem"
+        self.credentials_path = self.dir / "credentials"
+        creds = configparser.ConfigParser()
+        creds.read(self.credentials_path)
+        self.key = creds["default"]["aws_access_key_id"]
+        self.secret = creds["default"]["aws_secret_access_key"]
+        self.default_region = creds["default"]["region"]
+        self.endpoints = parse_kv(self.endpoints_path.read_text(), "=")
+        self.http_url = "http://127.0.0.1:%d" % self.port_base
+        self.https_url = "https://127.0.0.1:%d" % (self.port_base + 1)
+        if extra:
+            self.add_config(extra)
+
+    @property
+    def endpoints_path(self):
+        return self.dir / "endpoints"
+
+    def add_config(self, text):
+        """Appends INI text (sections may repeat; a later key wins)."""
+        with open(self.conf, "a") as f:
+            f.write("\n" + text.strip() + "\n")
+
+    # -- the daemon --
+
+    def start(self):
+        self.log_file = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([str(SESAMED), "-c", str(self.conf)], stdin=subprocess.DEVNULL,
+                                     stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env=base_env())
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("sesamed exited with %s before it was ready:\n%s"
+                                     % (self.proc.returncode, self.log()))
+            if "sesamed ready" in self.log() and self._listening():
+                return self
+            if time.monotonic() > deadline:
+                raise AssertionError("sesamed not ready after %ss:\n%s" % (START_TIMEOUT, self.log()))
+            time.sleep(0.05)
+
+    def _listening(self):
+        for port in (self.port_base, self.port_base + 1):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                return False
+        return True
+
+    def log(self):
+        try:
+            return self.log_path.read_bytes().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        """SIGTERM; sesamed must drain, exit 0, and say nothing a sanitizer would say."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("sesamed did not exit within %ss of SIGTERM:\n%s"
+                                 % (STOP_TIMEOUT, self.log()[-6000:]))
+        finally:
+            self.log_file.close()
+        log = self.log()
+        assert rc == 0, "sesamed exited with %s:\n%s" % (rc, log[-6000:])
+        assert_sanitizer_clean(log, "sesamed")
+        assert "sesamed stopped" in log, log[-3000:]
+
+    # -- the admin command --
+
+    def sesame(self, *args, expect=0):
+        res = run_sesame(self.conf, *args)
+        if expect is not None:
+            assert res.returncode == expect, "sesame %s -> %s\nstdout:%s\nstderr:%s" % (
+                " ".join(args), res.returncode, res.stdout, res.stderr)
+        return res
+
+    def account_id(self):
+        return parse_kv(self.sesame("account", "show").stdout)["account"]
+
+    def new_account(self, name="other"):
+        """A second account with its own key: its identities are its own namespace."""
+        out = parse_kv(self.sesame("account", "create", "--name", name).stdout)
+        return out["account"], out["access_key_id"], out["secret_access_key"]
+
+    def verification_link(self, identity, region=None):
+        args = ["identity", "show", identity]
+        if region:
+            args += ["--region", region]
+        return parse_kv(self.sesame(*args).stdout).get("verification_link")
+
+    # -- the AWS CLI --
+
+    def aws(self, *args, region=None, expect_ok=True, https=False, credentials=None):
+        """`aws ses ARGS` against this instance. Returns parsed JSON (None for an empty
+        reply) when expect_ok, else (returncode, stderr)."""
+        env = base_env()
+        env.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials or self.credentials_path),
+                   AWS_CONFIG_FILE="/dev/null", AWS_PAGER="", AWS_EC2_METADATA_DISABLED="true",
+                   AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard", HOME=str(self.dir))
+        cmd = [AWS, "ses", *args, "--output", "json",
+               "--endpoint-url", self.https_url if https else self.http_url]
+        if https:
+            cmd += ["--ca-bundle", str(self.cert)]
+        if region:
+            cmd += ["--region", region]
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+        if not expect_ok:
+            assert res.returncode != 0, "aws %s succeeded: %s" % (args, res.stdout)
+            return res.returncode, res.stderr
+        assert res.returncode == 0, "aws %s -> %s: %s" % (args, res.returncode, res.stderr)
+        return json.loads(res.stdout) if res.stdout.strip() else None
+
+    # -- boto3 --
+
+    def client(self, region=None, https=False, key=None, secret=None):
+        return boto3.session.Session().client(
+            "ses",
+            region_name=region or self.default_region,
+            endpoint_url=self.https_url if https else self.http_url,
+            aws_access_key_id=key or self.key,
+            aws_secret_access_key=secret or self.secret,
+            verify=str(self.cert) if https else None,
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=10, read_timeout=30),
+        )
+
+    # -- hand-built requests --
+
+    def raw(self, method="POST", body=b"", query="", headers=None, path="/", sign=True,
+            region=None, key=None, secret=None, skew=None, tamper=None, https=False):
+        """Sends one HTTP request as given. body and query are sent byte for byte (a dict
+        is form-encoded first). With sign, SigV4 headers are added by botocore; tamper(h)
+        may then change the signed headers before sending."""
+        if isinstance(body, dict):
+            body = urllib.parse.urlencode(body)
+        if isinstance(body, str):
+            body = body.encode()
+        if isinstance(query, dict):
+            query = urllib.parse.urlencode(query)
+        target = path + ("?" + query if query else "")
+        base = self.https_url if https else self.http_url
+        hdrs = {"Host": "127.0.0.1:%d" % (self.port_base + (1 if https else 0))}
+        if method == "POST":
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded; charset=utf-8"
+        hdrs.update(headers or {})
+        if sign:
+            hdrs = sign_request(method, base + target, body, hdrs, key or self.key,
+                                secret or self.secret, region or self.default_region, skew=skew)
+        if tamper:
+            tamper(hdrs)
+        return http_send(base, method, target, body, hdrs, cafile=self.cert if https else None)
+
+    def call(self, action, region=None, key=None, secret=None, **params):
+        """A signed POST of one action with params; returns the Reply."""
+        body = {"Action": action, "Version": "2010-12-01"}
+        body.update(params)
+        return self.raw(body=body, region=region, key=key, secret=secret)
+
+    def identities(self, region=None, key=None, secret=None):
+        """Every identity in a region, by a signed ListIdentities."""
+        reply = assert_ok(self.call("ListIdentities", region=region, key=key, secret=secret),
+                          "ListIdentities")
+        return sorted(reply.findall("member"))
+
+    def status(self, identity, region=None):
+        """VerificationStatus through GetIdentityVerificationAttributes (None if unknown)."""
+        reply = assert_ok(self.call("GetIdentityVerificationAttributes", region=region,
+                                    **{"Identities.member.1": identity}),
+                          "GetIdentityVerificationAttributes")
+        return reply.find(
+            "GetIdentityVerificationAttributesResult/VerificationAttributes/entry/value/"
+            "VerificationStatus")
+
+
+def http_send(base, method, target, body, headers, cafile=None, timeout=30):
+    u = urllib.parse.urlsplit(base)
+    if u.scheme == "https":
+        ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        if body or method == "POST":
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        if body:
+            try:
+                conn.send(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server may answer (413) and close before it read everything
+        resp = conn.getresponse()
+        return Reply(resp.status, resp.headers, resp.read())
+    finally:
+        conn.close()
+
+
+def url_get(url, cafile=None):
+    """GET a URL (a verification link); returns (status, body text)."""
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else None
+    try:
+        with urllib.request.urlopen(url, context=ctx, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def run_sesame(conf, *args, timeout=60):
+    cmd = [str(SESAME)] + (["-c", str(conf)] if conf else []) + [str(a) for a in args]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=base_env(), timeout=timeout)
+    assert_sanitizer_clean(res.stderr, "sesame " + " ".join(map(str, args)))
+    return res
+
+
+class InstanceFactory:
+    def __init__(self, root, dns_server):
+        self.root = Path(root)
+        self.dns = dns_server
+        self.instances = []
+        self.count = 0
+
+    def __call__(self, regions=("us-east-1",), resolver="dns", auto_verify=False,
+                 production=False, extra=None, start=True):
+        """A new instance; resolver="dns" points it at the test DNS server."""
+        self.count += 1
+        if resolver == "dns":
+            resolver = self.dns.address
+        inst = Instance(self.root, "i%d" % self.count, regions=regions, resolver=resolver,
+                        auto_verify=auto_verify, production=production, extra=extra)
+        self.instances.append(inst)
+        if start:
+            inst.start()
+        return inst
+
+    def close(self):
+        errors = []
+        for inst in self.instances:
+            try:
+                inst.stop()
+            except AssertionError as e:
+                errors.append(str(e))
+        assert not errors, "\n\n".join(errors)
+
+
+@pytest.fixture
+def instance(tmp_path, dns):
+    """Factory of instances for one test: instance(regions=..., extra="[api]\\n...").
+    At teardown each is stopped with SIGTERM and must exit 0, sanitizer-clean."""
+    factory = InstanceFactory(tmp_path, dns)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def module_instance(tmp_path_factory, dns):
+    """The same factory, for instances shared by the tests of one module."""
+    factory = InstanceFactory(tmp_path_factory.mktemp("sesame"), dns)
+    yield factory
+    factory.close()
