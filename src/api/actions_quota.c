@@ -6,17 +6,6 @@
 
 #define DAY_MS (24LL * 3600 * 1000)
 
-void api_account_limits(struct api_call *call, struct store_account_region *out)
-{
-    const struct sesame_config *cfg = &call->t->sh->cfg;
-    if (store_account_region_get(call->t->conn, call->account.id, call->region, out) == STORE_OK)
-        return;
-    /* No stored row: the account is in the sandbox with the configured limits. */
-    out->production = false;
-    out->max_24h = cfg->sandbox_max_24h;
-    out->max_rate = cfg->sandbox_max_rate;
-}
-
 /* Doubles as SES prints them: 200.0, 1.0, 0.5. */
 static void xml_double(struct buf *b, const char *name, double v)
 {
@@ -32,9 +21,7 @@ void action_get_send_quota(struct api_call *call)
 {
     struct store_account_region limits;
     double sent = 0;
-    api_account_limits(call, &limits);
-    if (store_sent_sum(call->t->conn, call->account.id, call->region, core_now_ms() - DAY_MS,
-                       &sent) != STORE_OK)
+    if (api_cache_quota(call->t, call->account.id, call->region, &limits, &sent) != STORE_OK)
         return api_reply_error(call, "InternalFailure", "The quota could not be read.");
     api_reply_begin(call);
     buf_puts(&call->out, "<GetSendQuotaResult>");

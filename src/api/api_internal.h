@@ -20,8 +20,11 @@ struct api_shared {
     struct api_throttle *throttles;
 };
 
+struct api_cache;
+
 struct api_thread {
     struct api_shared *sh;
+    struct api_cache *cache;
     struct event_base *base;
     struct store_conn *conn;
     struct evhttp *http;
@@ -82,7 +85,15 @@ void action_get_send_statistics(struct api_call *call);
 bool api_throttle_allow(struct api_shared *sh, const char *account_id);
 void api_throttle_free_all(struct api_shared *sh);
 
-/* Limits of an account in a region, with the configured defaults when none are stored. */
-void api_account_limits(struct api_call *call, struct store_account_region *out);
+/* ---- the per-thread read cache (cache.c) ---- */
+struct api_cache *api_cache_new(int64_t ttl_s);
+void api_cache_free(struct api_cache *c);
+/* The access key and its account: STORE_OK, STORE_NOT_FOUND or STORE_ERROR. */
+int api_cache_key(struct api_thread *t, const char *key_id, struct store_key *key,
+                  struct store_account *account);
+/* An account's limits in a region (the sandbox defaults when none are stored) and the
+ * recipients sent in the last 24 hours. */
+int api_cache_quota(struct api_thread *t, const char *account_id, const char *region,
+                    struct store_account_region *limits, double *sent_24h);
 
 #endif

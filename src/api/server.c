@@ -86,7 +86,8 @@ static bool api_call_parse(struct api_call *call, const char *query, const char 
 static const char *api_secret_lookup(void *ctx, const char *key_id)
 {
     struct api_call *call = ctx;
-    if (store_key_get(call->t->conn, key_id, &call->key) != STORE_OK || !call->key.active)
+    int rc = api_cache_key(call->t, key_id, &call->key, &call->account);
+    if (rc != STORE_OK || !call->key.active)
         return NULL;
     return call->key.secret;
 }
@@ -162,11 +163,6 @@ static bool api_call_authenticate(struct api_call *call, const char *path, const
     }
     if (!api_call_region(call, &res))
         return false;
-    if (store_account_get(call->t->conn, call->key.account_id, &call->account) != STORE_OK) {
-        api_reply_error(call, "InvalidClientTokenId",
-                        "The security token included in the request is invalid.");
-        return false;
-    }
     if (call->account.disabled) {
         api_reply_error(call, "OptInRequired",
                         "The AWS Access Key Id needs a subscription for the service.");
@@ -363,7 +359,8 @@ struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base
     t->base = base;
     t->tls = tls;
     t->conn = store_conn_open(sh->store);
-    if (!t->conn)
+    t->cache = api_cache_new(sh->cfg.api_cache_ttl_s);
+    if (!t->conn || !t->cache)
         goto fail;
     if (http_fd >= 0 && !(t->http = api_http_new(t, http_fd, NULL)))
         goto fail;
@@ -384,5 +381,6 @@ void api_thread_free(struct api_thread *t)
     if (t->https)
         evhttp_free(t->https);
     store_conn_close(t->conn);
+    api_cache_free(t->cache);
     free(t);
 }

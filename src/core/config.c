@@ -33,6 +33,7 @@ static const struct config_key config_keys[] = {
     {"api", "max_identities", CT_INT, F(api_max_identities), 1, 1e7},
     {"api", "signature_skew", CT_DURATION, F(api_signature_skew_s), 1, 86400},
     {"api", "idle_timeout", CT_DURATION, F(api_idle_timeout_s), 1, 86400},
+    {"api", "cache_ttl", CT_DURATION, F(api_cache_ttl_s), 0, 3600},
     {"admin", "listen", CT_STRING, F(admin_listen), 0, 0},
     {"admin", "token", CT_STRING, F(admin_token), 0, 0},
     {"tls", "cert", CT_STRING, F(tls_cert), 0, 0},
@@ -82,6 +83,7 @@ void config_defaults(struct sesame_config *cfg)
     cfg->api_max_identities = 1000;
     cfg->api_signature_skew_s = 900;
     cfg->api_idle_timeout_s = 60;
+    cfg->api_cache_ttl_s = 1;
     strcpy(cfg->admin_listen, "127.0.0.1:8025");
     strcpy(cfg->store_backend, "sqlite");
     strcpy(cfg->store_path, "sesame.db");

@@ -79,6 +79,7 @@ struct sesame_config {
     int api_max_identities;
     int64_t api_signature_skew_s;
     int64_t api_idle_timeout_s;
+    int64_t api_cache_ttl_s; /* how long a thread reuses keys, accounts and limits it read */
     /* [admin] */
     char admin_listen[CONFIG_ADDR_LEN];
     char admin_token[128];
