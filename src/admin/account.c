@@ -188,7 +188,7 @@ static int account_set_region(struct admin_ctx *ctx, const char *id, const char 
     core_strlcpy(r.account_id, id, sizeof r.account_id);
     core_strlcpy(r.region, region, sizeof r.region);
     return store_account_region_put(ctx->conn, &r) == STORE_OK ? ADMIN_OK
-                                                                : admin_fail("cannot store limits");
+                                                               : admin_fail("cannot store limits");
 }
 
 static int account_set_tx(struct admin_ctx *ctx, void *arg)
@@ -231,8 +231,8 @@ static int account_set(struct admin_ctx *ctx)
     return rc;
 }
 
-static const char *const account_value_opts[] = {"name",      "contact",  "account", "quota", "rate",
-                                                 "suspended", "disabled", "region",  NULL};
+static const char *const account_value_opts[] = {
+    "name", "contact", "account", "quota", "rate", "suspended", "disabled", "region", NULL};
 static const char *const account_flags[] = {"production", "sandbox", NULL};
 
 const struct admin_verb admin_account_verbs[] = {

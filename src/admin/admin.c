@@ -21,10 +21,11 @@ static const struct admin_group groups[] = {
 
 static void admin_help(FILE *out)
 {
-    fprintf(out, "usage: sesame [-c CONFIG] COMMAND [ARGS]\n\n"
-                 "  -c CONFIG   the instance's config (default: $SESAME_CONFIG, else "
-                 "./var/sesame.conf)\n\n"
-                 "commands:\n  %s\n",
+    fprintf(out,
+            "usage: sesame [-c CONFIG] COMMAND [ARGS]\n\n"
+            "  -c CONFIG   the instance's config (default: $SESAME_CONFIG, else "
+            "./var/sesame.conf)\n\n"
+            "commands:\n  %s\n",
             admin_init_verb.usage);
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         for (const struct admin_verb *v = groups[g].verbs; v->name; v++)

@@ -66,14 +66,15 @@ static int identity_show(struct admin_ctx *ctx)
         return admin_fail("cannot read identities");
     char stamp[32];
     core_iso8601(id.status_ms, stamp, sizeof stamp);
-    printf("identity: %s\ntype: %s\nregion: %s\naccount: %s\nstatus: %s\nsince: %s\n",
-           id.identity, id.kind == IDENTITY_DOMAIN ? "Domain" : "EmailAddress", id.region,
-           id.account_id, id.status, stamp);
+    printf("identity: %s\ntype: %s\nregion: %s\naccount: %s\nstatus: %s\nsince: %s\n", id.identity,
+           id.kind == IDENTITY_DOMAIN ? "Domain" : "EmailAddress", id.region, id.account_id,
+           id.status, stamp);
     struct store_email_link link;
     if (id.kind == IDENTITY_DOMAIN) {
         printf("txt_record: %s.%s TXT \"%s\"\n", ctx->cfg.dns_prefix, id.identity, id.token);
     } else if (strcmp(id.status, "Success") &&
-               store_email_link_find(ctx->conn, acct.id, a.region, id.identity, &link) == STORE_OK) {
+               store_email_link_find(ctx->conn, acct.id, a.region, id.identity, &link) ==
+                   STORE_OK) {
         char url[512];
         api_verify_link(&ctx->cfg, link.token, url, sizeof url);
         core_iso8601(link.expires_ms, stamp, sizeof stamp);
@@ -154,12 +155,11 @@ static const char *const identity_value_opts[] = {"account", "region", NULL};
 static const char *const identity_flags[] = {"force", NULL};
 
 const struct admin_verb admin_identity_verbs[] = {
-    {"list", "identity list [--region R] [--account ID]", identity_value_opts, NULL,
-     identity_list},
+    {"list", "identity list [--region R] [--account ID]", identity_value_opts, NULL, identity_list},
     {"show", "identity show IDENTITY [--region R] [--account ID]", identity_value_opts, NULL,
      identity_show},
-    {"verify", "identity verify --force IDENTITY [--region R] [--account ID]",
-     identity_value_opts, identity_flags, identity_verify},
+    {"verify", "identity verify --force IDENTITY [--region R] [--account ID]", identity_value_opts,
+     identity_flags, identity_verify},
     {"delete", "identity delete IDENTITY [--region R] [--account ID]", identity_value_opts, NULL,
      identity_delete},
     {NULL, NULL, NULL, NULL, NULL},

@@ -70,13 +70,15 @@ static void write_config(FILE *f, const struct init_plan *p)
     int b = p->port_base;
     fprintf(f, "# Sesame development instance, written by `sesame init`.\n"
                "# Every key is documented in etc/sesame.conf.example.\n\n");
-    fprintf(f, "[server]\nhostname = %s\n\n[regions]\nnames =", p->hostname ? p->hostname : "localhost");
+    fprintf(f, "[server]\nhostname = %s\n\n[regions]\nnames =",
+            p->hostname ? p->hostname : "localhost");
     for (int i = 0; i < p->region_count; i++)
         fprintf(f, "%s %s", i ? "," : "", p->regions[i]);
     if (p->region_count == 0)
         fprintf(f, " us-east-1");
-    fprintf(f, "\n\n[api]\nhttp_listen = 127.0.0.1:%d\nhttps_listen = 127.0.0.1:%d\n"
-               "non_send_rate = 0\n\n",
+    fprintf(f,
+            "\n\n[api]\nhttp_listen = 127.0.0.1:%d\nhttps_listen = 127.0.0.1:%d\n"
+            "non_send_rate = 0\n\n",
             b, b + 1);
     fprintf(f, "[admin]\nlisten = 127.0.0.1:%d\ntoken = %s\n\n", b + 2, p->admin_token);
     fprintf(f, "[tls]\ncert = %s/tls/cert.pem\nkey = %s/tls/key.pem\n\n", p->dir, p->dir);

@@ -173,8 +173,8 @@ static void identity_delete_done(int status, void *ctx)
         api_reply_error(call, "InternalFailure", "The request could not be stored.");
     } else {
         if (w->deleted)
-            log_info("identity %s deleted in %s for account %s", w->identity.identity,
-                     call->region, call->account.id);
+            log_info("identity %s deleted in %s for account %s", w->identity.identity, call->region,
+                     call->account.id);
         api_reply_begin(call);
         if (w->result_element)
             buf_printf(&call->out, "<%sResult/>", call->action);
@@ -248,7 +248,8 @@ static bool parse_next_token(struct api_call *call, char *after, size_t afterlen
     if (!v || !*v)
         return true;
     size_t len = strlen(v);
-    long n = len <= (afterlen - 1) / 3 * 4 ? core_base64_decode(v, len, (unsigned char *)after) : -1;
+    long n =
+        len <= (afterlen - 1) / 3 * 4 ? core_base64_decode(v, len, (unsigned char *)after) : -1;
     if (n <= 0 || memchr(after, '\0', (size_t)n)) {
         api_reply_error(call, "InvalidParameterValue", "Invalid NextToken.");
         return false;
@@ -274,8 +275,8 @@ void action_list_identities(struct api_call *call)
         return;
     api_reply_begin(call);
     buf_puts(&call->out, "<ListIdentitiesResult><Identities>");
-    if (store_identity_list(call->t->conn, call->account.id, call->region, kind, after,
-                            l.limit + 1, identity_list_emit, &l) != STORE_OK)
+    if (store_identity_list(call->t->conn, call->account.id, call->region, kind, after, l.limit + 1,
+                            identity_list_emit, &l) != STORE_OK)
         return api_reply_error(call, "InternalFailure", "The identities could not be read.");
     buf_puts(&call->out, "</Identities>");
     if (l.count > l.limit) {
@@ -318,13 +319,12 @@ void action_get_identity_verification_attributes(struct api_call *call)
     const char *names[MAX_ATTRIBUTE_IDENTITIES];
     int n = query_list(&call->params, "Identities", names, MAX_ATTRIBUTE_IDENTITIES);
     if (n < 0)
-        return api_reply_error(call, "InvalidParameterValue",
-                               "At most %d identities may be given.", MAX_ATTRIBUTE_IDENTITIES);
+        return api_reply_error(call, "InvalidParameterValue", "At most %d identities may be given.",
+                               MAX_ATTRIBUTE_IDENTITIES);
     if (n == 0 && !query_get(&call->params, "Identities"))
         return api_reply_missing(call, "identities");
     api_reply_begin(call);
-    buf_puts(&call->out,
-             "<GetIdentityVerificationAttributesResult><VerificationAttributes>");
+    buf_puts(&call->out, "<GetIdentityVerificationAttributesResult><VerificationAttributes>");
     for (int i = 0; i < n; i++) {
         char name[STORE_IDENTITY_LEN];
         struct store_identity id;
@@ -336,7 +336,6 @@ void action_get_identity_verification_attributes(struct api_call *call)
         if (rc == STORE_OK)
             verification_entry(call, &id); /* unknown identities are left out, as in SES */
     }
-    buf_puts(&call->out,
-             "</VerificationAttributes></GetIdentityVerificationAttributesResult>");
+    buf_puts(&call->out, "</VerificationAttributes></GetIdentityVerificationAttributesResult>");
     api_reply_finish(call);
 }

@@ -41,8 +41,8 @@ static void stat_point_emit(const struct store_stat_point *p, void *ctx)
                "<member><DeliveryAttempts>%lld</DeliveryAttempts><Timestamp>%s</Timestamp>"
                "<Rejects>%lld</Rejects><Bounces>%lld</Bounces><Complaints>%lld</Complaints>"
                "</member>",
-               (long long)p->delivery_attempts, stamp, (long long)p->rejects,
-               (long long)p->bounces, (long long)p->complaints);
+               (long long)p->delivery_attempts, stamp, (long long)p->rejects, (long long)p->bounces,
+               (long long)p->complaints);
 }
 
 void action_get_send_statistics(struct api_call *call)

@@ -28,10 +28,10 @@ struct query_params {
 
 enum query_error {
     QUERY_OK = 0,
-    QUERY_MALFORMED,  /* bad percent-encoding or an empty name: MalformedQueryString */
-    QUERY_DUPLICATE,  /* a parameter given twice: InvalidQueryParameter */
-    QUERY_NOT_UTF8,   /* a value that is not UTF-8: InvalidParameterValue */
-    QUERY_TOO_MANY,   /* more parameters than query_max_params */
+    QUERY_MALFORMED, /* bad percent-encoding or an empty name: MalformedQueryString */
+    QUERY_DUPLICATE, /* a parameter given twice: InvalidQueryParameter */
+    QUERY_NOT_UTF8,  /* a value that is not UTF-8: InvalidParameterValue */
+    QUERY_TOO_MANY,  /* more parameters than query_max_params */
 };
 
 #define QUERY_MAX_PARAMS 4096
@@ -40,8 +40,8 @@ void query_params_init(struct query_params *q);
 void query_params_free(struct query_params *q);
 /* Adds the name=value pairs of an application/x-www-form-urlencoded string. On error,
  * bad_name receives the offending parameter's name (truncated). */
-enum query_error query_parse(struct query_params *q, const char *data, size_t len,
-                             char *bad_name, size_t bad_len);
+enum query_error query_parse(struct query_params *q, const char *data, size_t len, char *bad_name,
+                             size_t bad_len);
 const char *query_get(const struct query_params *q, const char *name);
 /* Collects prefix.member.N (and the prose form prefix.N) ordered by N; gaps are allowed.
  * Returns the number of values written to out (at most max); -1 when more than max. */

@@ -42,7 +42,7 @@ struct api_call {
     struct store_account account;
     struct store_key key;
     char region[STORE_REGION_LEN];
-    struct buf out; /* the XML reply */
+    struct buf out;   /* the XML reply */
     void *action_ctx; /* for actions that finish after a store write */
 };
 

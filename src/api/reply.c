@@ -105,7 +105,8 @@ void api_reply_begin(struct api_call *call)
 
 void api_reply_finish(struct api_call *call)
 {
-    buf_printf(&call->out, "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
+    buf_printf(&call->out,
+               "<ResponseMetadata><RequestId>%s</RequestId></ResponseMetadata></%sResponse>",
                call->request_id, call->action);
     api_send(call, 200, "OK");
 }
@@ -119,7 +120,8 @@ void api_reply_error(struct api_call *call, const char *code, const char *fmt, .
     va_end(ap);
     const struct api_error_kind *k = error_kind(code);
     /* Logged once, here, without secrets: the message never holds one. */
-    log_info("api %s %s: %s %s", call->request_id, call->action ? call->action : "-", code, message);
+    log_info("api %s %s: %s %s", call->request_id, call->action ? call->action : "-", code,
+             message);
     buf_reset(&call->out);
     buf_puts(&call->out, "<ErrorResponse xmlns=\"" API_NAMESPACE "\"><Error>");
     xml_element(&call->out, "Type", k->receiver ? "Receiver" : "Sender");

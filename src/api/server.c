@@ -55,8 +55,8 @@ static bool api_call_parse(struct api_call *call, const char *query, const char 
                            size_t body_len)
 {
     char bad[128] = "";
-    enum query_error err = query_parse(&call->params, query ? query : "", query ? strlen(query) : 0,
-                                       bad, sizeof bad);
+    enum query_error err =
+        query_parse(&call->params, query ? query : "", query ? strlen(query) : 0, bad, sizeof bad);
     if (err == QUERY_OK && evhttp_request_get_command(call->req) == EVHTTP_REQ_POST &&
         api_form_body(call->req))
         err = query_parse(&call->params, body, body_len, bad, sizeof bad);
@@ -321,8 +321,8 @@ static void api_handle(struct evhttp_request *req, void *arg)
 static struct bufferevent *api_tls_bev(struct event_base *base, void *arg)
 {
     SSL *ssl = SSL_new((SSL_CTX *)arg);
-    struct bufferevent *bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                             BEV_OPT_CLOSE_ON_FREE);
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (bev)
         bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
     return bev;

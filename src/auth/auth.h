@@ -8,17 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_KEY_ID_LEN 20     /* AKIA + 16 characters of base32 */
-#define AUTH_SECRET_LEN 40     /* base64 alphabet, like AWS secrets */
+#define AUTH_KEY_ID_LEN 20 /* AKIA + 16 characters of base32 */
+#define AUTH_SECRET_LEN 40 /* base64 alphabet, like AWS secrets */
 #define AUTH_SMTP_PASSWORD_LEN 44
 
 enum auth_status {
     AUTH_OK = 0,
-    AUTH_MISSING_TOKEN,       /* no credentials at all: MissingAuthenticationToken 403 */
-    AUTH_INCOMPLETE,          /* malformed or partial signature: IncompleteSignature 400 */
-    AUTH_UNKNOWN_KEY,         /* InvalidClientTokenId 403 */
-    AUTH_BAD_SIGNATURE,       /* SignatureDoesNotMatch 403 */
-    AUTH_EXPIRED,             /* RequestExpired 400 */
+    AUTH_MISSING_TOKEN, /* no credentials at all: MissingAuthenticationToken 403 */
+    AUTH_INCOMPLETE,    /* malformed or partial signature: IncompleteSignature 400 */
+    AUTH_UNKNOWN_KEY,   /* InvalidClientTokenId 403 */
+    AUTH_BAD_SIGNATURE, /* SignatureDoesNotMatch 403 */
+    AUTH_EXPIRED,       /* RequestExpired 400 */
 };
 
 struct auth_header {
@@ -27,15 +27,15 @@ struct auth_header {
 };
 
 struct auth_request {
-    const char *method;     /* "GET", "POST" */
-    const char *path;       /* raw path as received, without the query, e.g. "/" */
-    const char *query;      /* raw query string without '?', may be NULL or "" */
+    const char *method; /* "GET", "POST" */
+    const char *path;   /* raw path as received, without the query, e.g. "/" */
+    const char *query;  /* raw query string without '?', may be NULL or "" */
     const struct auth_header *headers;
     size_t header_count;
     const unsigned char *body;
     size_t body_len;
-    int64_t now_s;          /* server time, seconds since the epoch */
-    int64_t max_skew_s;     /* 900 */
+    int64_t now_s;      /* server time, seconds since the epoch */
+    int64_t max_skew_s; /* 900 */
 };
 
 /* Returns the secret for key_id (NUL-terminated) or NULL when the key is unknown or not
@@ -44,9 +44,9 @@ typedef const char *(*auth_secret_lookup)(void *ctx, const char *key_id);
 
 struct auth_result {
     char key_id[64];
-    char region[32];  /* from the SigV4 credential scope; empty for AWS3 schemes */
-    char service[32]; /* from the SigV4 credential scope */
-    char scheme[24];  /* "AWS4-HMAC-SHA256", "AWS4-presigned", "AWS3-HTTPS", "AWS3" */
+    char region[32];   /* from the SigV4 credential scope; empty for AWS3 schemes */
+    char service[32];  /* from the SigV4 credential scope */
+    char scheme[24];   /* "AWS4-HMAC-SHA256", "AWS4-presigned", "AWS3-HTTPS", "AWS3" */
     char message[256]; /* explanation for a failure, in AWS's words where known */
 };
 

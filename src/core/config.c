@@ -77,7 +77,8 @@ void config_defaults(struct sesame_config *cfg)
     cfg->region_count = 1;
     strcpy(cfg->regions[0], "us-east-1");
     strcpy(cfg->api_https_listen, "0.0.0.0:443");
-    cfg->api_max_body_bytes = 20 * 1024 * 1024; /* a 10 MB message grows by base64 and form encoding */
+    cfg->api_max_body_bytes =
+        20 * 1024 * 1024; /* a 10 MB message grows by base64 and form encoding */
     cfg->api_non_send_rate = 1;
     cfg->api_non_send_burst = 10;
     cfg->api_max_identities = 1000;
@@ -157,7 +158,8 @@ static bool parse_regions(const char *v, struct sesame_config *cfg)
     if (!core_strlcpy(copy, v, sizeof copy))
         return false;
     cfg->region_count = 0;
-    for (char *save, *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+    for (char *save, *tok = strtok_r(copy, ", \t", &save); tok;
+         tok = strtok_r(NULL, ", \t", &save)) {
         if (cfg->region_count == CONFIG_MAX_REGIONS || !region_name_valid(tok) ||
             config_has_region(cfg, tok))
             return false;
@@ -235,10 +237,14 @@ static bool config_validate(const struct sesame_config *cfg, char *err, size_t e
     for (size_t i = 0; i < 3; i++)
         mode_ok |= !strcmp(cfg->delivery_mode, modes[i]);
     if (!mode_ok)
-        return snprintf(err, errlen, "invalid value '%s' for key 'delivery.mode'", cfg->delivery_mode), false;
+        return snprintf(err, errlen, "invalid value '%s' for key 'delivery.mode'",
+                        cfg->delivery_mode),
+               false;
     if (strcmp(cfg->store_backend, "sqlite"))
-        return snprintf(err, errlen, "invalid value '%s' for key 'store.backend' (this build has: sqlite)",
-                        cfg->store_backend), false;
+        return snprintf(err, errlen,
+                        "invalid value '%s' for key 'store.backend' (this build has: sqlite)",
+                        cfg->store_backend),
+               false;
     const char *listens[][2] = {{cfg->api_http_listen, "api.http_listen"},
                                 {cfg->api_https_listen, "api.https_listen"},
                                 {cfg->admin_listen, "admin.listen"},
@@ -248,10 +254,12 @@ static bool config_validate(const struct sesame_config *cfg, char *err, size_t e
         int port;
         if (listens[i][0][0] && !config_split_addr(listens[i][0], host, sizeof host, &port))
             return snprintf(err, errlen, "invalid address '%s' for key '%s' (want host:port)",
-                            listens[i][0], listens[i][1]), false;
+                            listens[i][0], listens[i][1]),
+                   false;
     }
     if (!cfg->api_http_listen[0] && !cfg->api_https_listen[0])
-        return snprintf(err, errlen, "no API listener: set api.https_listen or api.http_listen"), false;
+        return snprintf(err, errlen, "no API listener: set api.https_listen or api.http_listen"),
+               false;
     return true;
 }
 

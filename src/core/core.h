@@ -18,7 +18,7 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 
 /* ---- time ---- */
-int64_t core_now_ms(void);      /* wall clock, milliseconds since the epoch */
+int64_t core_now_ms(void);       /* wall clock, milliseconds since the epoch */
 int64_t core_monotonic_us(void); /* for rate limiting and timing */
 /* ISO 8601 UTC with seconds, e.g. 2011-08-03T19:23:00Z (out: at least 21 bytes). */
 void core_iso8601(int64_t ms, char *out, size_t outlen);
@@ -46,7 +46,8 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 const char *buf_cstr(struct buf *b); /* NUL-terminated view of the contents */
 
 /* ---- encodings ---- */
-size_t core_base64_encode(const unsigned char *in, size_t len, char *out); /* out: 4*ceil(len/3)+1 */
+size_t core_base64_encode(const unsigned char *in, size_t len,
+                          char *out); /* out: 4*ceil(len/3)+1 */
 /* Strict RFC 4648 decoding (padding required, no whitespace). -1 when invalid. */
 long core_base64_decode(const char *in, size_t len, unsigned char *out);
 void core_hex_encode(const unsigned char *in, size_t len, char *out); /* lowercase, out: 2*len+1 */

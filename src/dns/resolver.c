@@ -87,7 +87,8 @@ struct dns_resolver *dns_resolver_new(struct event_base *base, const struct sesa
         free(r);
         return NULL;
     }
-    if (cfg->dns_resolver[0] && ares_set_servers_ports_csv(r->channel, cfg->dns_resolver) != ARES_SUCCESS)
+    if (cfg->dns_resolver[0] &&
+        ares_set_servers_ports_csv(r->channel, cfg->dns_resolver) != ARES_SUCCESS)
         log_warn("dns: cannot use resolver %s; using the system's", cfg->dns_resolver);
     r->timer = evtimer_new(base, dns_on_timer, r);
     return r;

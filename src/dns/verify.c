@@ -69,7 +69,8 @@ static int verify_check_write(struct store_conn *c, void *ctx)
     core_strlcpy(before, cur.status, sizeof before);
     const struct sesame_config *cfg = &k->v->cfg;
     if (dns_verify_next(&cur, k->found, k->failed, core_now_ms(),
-                        cfg->verify_failure_window_s * 1000, cfg->verify_revocation_window_s * 1000))
+                        cfg->verify_failure_window_s * 1000,
+                        cfg->verify_revocation_window_s * 1000))
         log_info("verification: domain %s (account %s, %s): %s -> %s%s", cur.identity,
                  cur.account_id, cur.region, before, cur.status,
                  !strcmp(before, "Success") ? " (revoked: record missing)" : "");
@@ -128,7 +129,8 @@ static void verify_tick(evutil_socket_t fd, short what, void *arg)
     if (v->in_flight > 0)
         return;
     int64_t due_before = core_now_ms() - v->cfg.verify_poll_interval_s * 1000;
-    if (store_identity_list_due(v->conn, due_before, VERIFY_BATCH, verify_start_check, v) != STORE_OK)
+    if (store_identity_list_due(v->conn, due_before, VERIFY_BATCH, verify_start_check, v) !=
+        STORE_OK)
         log_warn("verification: cannot read the identities that are due");
 }
 

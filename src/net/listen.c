@@ -17,7 +17,8 @@ int net_listen(const char *addr, char *err, size_t errlen)
     if (!config_split_addr(addr, host, sizeof host, &port))
         return snprintf(err, errlen, "invalid address '%s'", addr), -1;
     snprintf(port_text, sizeof port_text, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     int rc = getaddrinfo(host[0] ? host : NULL, port_text, &hints, &res);

@@ -65,7 +65,8 @@ static X509 *self_signed_cert(EVP_PKEY *key, const char *hostname)
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)hostname, -1, -1,
                                0);
     X509_set_issuer_name(cert, name);
-    if (add_ext(cert, NID_subject_alt_name, san) || add_ext(cert, NID_basic_constraints, "CA:FALSE") ||
+    if (add_ext(cert, NID_subject_alt_name, san) ||
+        add_ext(cert, NID_basic_constraints, "CA:FALSE") ||
         X509_sign(cert, key, EVP_sha256()) == 0) {
         X509_free(cert);
         return NULL;

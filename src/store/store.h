@@ -98,7 +98,7 @@ void store_rollback(struct store_conn *c);
 
 /* ---- the writer (group commit) ---- */
 typedef int (*store_write_fn)(struct store_conn *c, void *ctx); /* runs on the writer thread */
-typedef void (*store_done_fn)(int status, void *ctx);          /* runs on base's thread */
+typedef void (*store_done_fn)(int status, void *ctx);           /* runs on base's thread */
 int store_writer_start(struct store *s);
 void store_writer_stop(struct store *s); /* finishes what was submitted, then returns */
 /* write runs inside a shared transaction; a negative return undoes only its own changes.
@@ -127,7 +127,8 @@ int store_key_set_active(struct store_conn *c, const char *key_id, bool active);
 
 /* ---- identities ---- */
 typedef void (*store_identity_cb)(const struct store_identity *i, void *ctx);
-int store_identity_put(struct store_conn *c, const struct store_identity *i); /* insert or replace */
+int store_identity_put(struct store_conn *c,
+                       const struct store_identity *i); /* insert or replace */
 int store_identity_get(struct store_conn *c, const char *account_id, const char *region,
                        const char *identity, struct store_identity *out);
 int store_identity_delete(struct store_conn *c, const char *account_id, const char *region,

@@ -36,8 +36,8 @@ struct store_backend {
                            const char *identity);
     int (*identity_count)(struct store_conn *c, const char *account_id, const char *region,
                           int64_t *out);
-    int (*identity_list)(struct store_conn *c, const char *account_id, const char *region,
-                         int kind, const char *after, int limit, store_identity_cb cb, void *ctx);
+    int (*identity_list)(struct store_conn *c, const char *account_id, const char *region, int kind,
+                         const char *after, int limit, store_identity_cb cb, void *ctx);
     int (*identity_list_due)(struct store_conn *c, int64_t checked_before_ms, int limit,
                              store_identity_cb cb, void *ctx);
     int (*email_link_put)(struct store_conn *c, const struct store_email_link *l);
@@ -50,8 +50,8 @@ struct store_backend {
                      const struct store_stat_point *delta);
     int (*sent_sum)(struct store_conn *c, const char *account_id, const char *region,
                     int64_t since_ms, double *out);
-    int (*sent_add)(struct store_conn *c, const char *account_id, const char *region,
-                    int64_t at_ms, double recipients);
+    int (*sent_add)(struct store_conn *c, const char *account_id, const char *region, int64_t at_ms,
+                    double recipients);
 };
 
 /* Every backend's connection starts with this, so store.c can dispatch. */

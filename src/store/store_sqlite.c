@@ -67,7 +67,7 @@ enum stmt_id {
 
 #define ACCOUNT_COLS "id, name, contact, suspended, disabled, created_ms"
 #define IDENTITY_COLS                                                                              \
-    "account_id, region, identity, kind, status, token, created_ms, status_ms, checked_ms,"       \
+    "account_id, region, identity, kind, status, token, created_ms, status_ms, checked_ms,"        \
     " missing_since_ms"
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACCOUNT_INSERT] = "INSERT INTO accounts (" ACCOUNT_COLS ") VALUES (?,?,?,?,?,?)",
@@ -84,10 +84,10 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_KEY_LIST] = "SELECT key_id, secret, account_id, user, active, created_ms FROM access_keys"
                     " WHERE account_id=? ORDER BY created_ms, key_id",
     [ST_KEY_ACTIVE] = "UPDATE access_keys SET active=? WHERE key_id=?",
-    [ST_IDENTITY_PUT] = "INSERT OR REPLACE INTO identities (" IDENTITY_COLS
-                        ") VALUES (?,?,?,?,?,?,?,?,?,?)",
-    [ST_IDENTITY_GET] = "SELECT " IDENTITY_COLS
-                        " FROM identities WHERE account_id=? AND region=? AND identity=?",
+    [ST_IDENTITY_PUT] =
+        "INSERT OR REPLACE INTO identities (" IDENTITY_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?)",
+    [ST_IDENTITY_GET] =
+        "SELECT " IDENTITY_COLS " FROM identities WHERE account_id=? AND region=? AND identity=?",
     [ST_IDENTITY_DELETE] = "DELETE FROM identities WHERE account_id=? AND region=? AND identity=?",
     [ST_IDENTITY_COUNT] = "SELECT count(*) FROM identities WHERE account_id=? AND region=?",
     [ST_IDENTITY_LIST] = "SELECT " IDENTITY_COLS " FROM identities WHERE account_id=?1 AND"
@@ -330,7 +330,8 @@ static int sqlite_migrate(struct store_conn *c, char *err, size_t errlen)
     if (v > MIGRATION_COUNT) {
         sqlite_rollback(c);
         return snprintf(err, errlen, "store schema version %d is newer than this build (%d)", v,
-                        MIGRATION_COUNT), STORE_ERROR;
+                        MIGRATION_COUNT),
+               STORE_ERROR;
     }
     for (; v < MIGRATION_COUNT; v++) {
         char pragma[64];
@@ -516,8 +517,8 @@ static void read_count(sqlite3_stmt *st, void *out)
 static int sqlite_identity_count(struct store_conn *c, const char *account_id, const char *region,
                                  int64_t *out)
 {
-    return sqlite_one(c, sqlite_prepare(c, ST_IDENTITY_COUNT, "ss", account_id, region),
-                      read_count, out);
+    return sqlite_one(c, sqlite_prepare(c, ST_IDENTITY_COUNT, "ss", account_id, region), read_count,
+                      out);
 }
 
 static void emit_identity(const void *rec, void *ctx)
@@ -560,8 +561,8 @@ static void read_link(sqlite3_stmt *st, void *out)
 
 static int sqlite_email_link_put(struct store_conn *c, const struct store_email_link *l)
 {
-    return sqlite_run(c, sqlite_prepare(c, ST_LINK_PUT, "ssssi", l->token, l->account_id,
-                                        l->region, l->identity, l->expires_ms));
+    return sqlite_run(c, sqlite_prepare(c, ST_LINK_PUT, "ssssi", l->token, l->account_id, l->region,
+                                        l->identity, l->expires_ms));
 }
 
 static int sqlite_email_link_take(struct store_conn *c, const char *token,
@@ -611,9 +612,9 @@ static int sqlite_stats_add(struct store_conn *c, const char *account_id, const 
                             const struct store_stat_point *d)
 {
     int64_t bucket = d->bucket_ms - d->bucket_ms % (15 * 60 * 1000);
-    return sqlite_run(c, sqlite_prepare(c, ST_STATS_ADD, "ssiiiii", account_id, region, bucket,
-                                        d->delivery_attempts, d->bounces, d->complaints,
-                                        d->rejects));
+    return sqlite_run(c,
+                      sqlite_prepare(c, ST_STATS_ADD, "ssiiiii", account_id, region, bucket,
+                                     d->delivery_attempts, d->bounces, d->complaints, d->rejects));
 }
 
 static void read_double(sqlite3_stmt *st, void *out)
@@ -632,8 +633,8 @@ static int sqlite_sent_add(struct store_conn *c, const char *account_id, const c
                            int64_t at_ms, double recipients)
 {
     int64_t minute = at_ms - at_ms % 60000;
-    return sqlite_run(c, sqlite_prepare(c, ST_SENT_ADD, "ssid", account_id, region, minute,
-                                        recipients));
+    return sqlite_run(
+        c, sqlite_prepare(c, ST_SENT_ADD, "ssid", account_id, region, minute, recipients));
 }
 
 const struct store_backend store_sqlite_backend = {

@@ -70,7 +70,8 @@ static void test_config(void)
     CHECK(cfg.verify_poll_interval_s == 5 && cfg.auto_verify);
     CHECK(config_has_region(&cfg, "us-east-1") && !config_has_region(&cfg, "us-west-2"));
 
-    CHECK(load("[api]\nhttp_listen = 127.0.0.1:1\n\n[api]\nbogus = 1\n", &cfg, err, sizeof err) == -1);
+    CHECK(load("[api]\nhttp_listen = 127.0.0.1:1\n\n[api]\nbogus = 1\n", &cfg, err, sizeof err) ==
+          -1);
     CHECK(strstr(err, ":5:") && strstr(err, "bogus"));
     CHECK(load("[store]\nfsync = maybe\n", &cfg, err, sizeof err) == -1);
     CHECK(strstr(err, ":2:") && strstr(err, "store.fsync"));

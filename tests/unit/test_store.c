@@ -30,9 +30,12 @@ static void test_records(struct store *s)
     CHECK(store_account_get(c, "111122223333", &got) == STORE_OK && got.suspended);
     CHECK(store_account_first(c, &got) == STORE_OK && !strcmp(got.id, a.id));
 
-    struct store_identity id = {.account_id = "111122223333", .region = "us-east-1",
-                                .identity = "example.com", .kind = IDENTITY_DOMAIN,
-                                .status = "Pending", .token = "tok"};
+    struct store_identity id = {.account_id = "111122223333",
+                                .region = "us-east-1",
+                                .identity = "example.com",
+                                .kind = IDENTITY_DOMAIN,
+                                .status = "Pending",
+                                .token = "tok"};
     CHECK(store_identity_put(c, &id) == STORE_OK);
     struct store_identity other = id;
     strcpy(other.region, "eu-west-1");
@@ -48,8 +51,10 @@ static void test_records(struct store *s)
     CHECK(store_identity_delete(c, a.id, "us-east-1", "example.com") == STORE_OK);
     CHECK(store_identity_delete(c, a.id, "us-east-1", "example.com") == STORE_NOT_FOUND);
 
-    struct store_email_link l = {.token = "abc", .account_id = "111122223333",
-                                 .region = "eu-west-1", .identity = "b@example.com",
+    struct store_email_link l = {.token = "abc",
+                                 .account_id = "111122223333",
+                                 .region = "eu-west-1",
+                                 .identity = "b@example.com",
                                  .expires_ms = 5};
     struct store_email_link gl;
     CHECK(store_email_link_put(c, &l) == STORE_OK);

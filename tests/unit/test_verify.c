@@ -6,7 +6,8 @@
 
 static struct store_identity pending(int64_t created)
 {
-    struct store_identity id = {.kind = IDENTITY_DOMAIN, .status = "Pending", .created_ms = created};
+    struct store_identity id = {
+        .kind = IDENTITY_DOMAIN, .status = "Pending", .created_ms = created};
     return id;
 }
 

@@ -14,7 +14,7 @@ static int unit_passed, unit_failed;
             unit_passed++;                                                                         \
         } else {                                                                                   \
             unit_failed++;                                                                         \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
         }                                                                                          \
     } while (0)
 
@@ -30,7 +30,6 @@ static int unit_passed, unit_failed;
         }                                                                                          \
     } while (0)
 
-#define UNIT_END()                                                                                 \
-    (printf("%d passed, %d failed\n", unit_passed, unit_failed), unit_failed ? 1 : 0)
+#define UNIT_END() (printf("%d passed, %d failed\n", unit_passed, unit_failed), unit_failed ? 1 : 0)
 
 #endif
