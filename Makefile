@@ -31,6 +31,7 @@ run: deps build
 	@if [ ! -f $(VAR)/sesame.conf ]; then ./$(BUILD)/sesame init --dir $(VAR) --port-base $(PORT_BASE); fi
 	@echo "== endpoints and credentials ($(VAR)/endpoints, $(VAR)/credentials) =="
 	@cat $(VAR)/endpoints
+	@cat $(VAR)/credentials
 	@echo "== try: AWS_SHARED_CREDENTIALS_FILE=$(VAR)/credentials aws ses get-send-quota --endpoint-url http://127.0.0.1:$(PORT_BASE)"
 	./$(BUILD)/sesamed -c $(VAR)/sesame.conf
 
