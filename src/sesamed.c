@@ -101,22 +101,34 @@ static int daemon_start(struct daemon *d)
     return 0;
 }
 
-/* Stops the loops, lets the writer finish what it was given, then runs the completions
- * it posted so that nothing submitted is left without its reply or its free. */
+static void io_thread_stop_accepting(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    api_thread_stop_accepting(((struct io_thread *)arg)->api);
+}
+
+/* Draining: stop accepting, let the writer finish what it was given (its completions
+ * reach the still-running loops, which answer them), give the answers a moment to be
+ * flushed, then stop the loops and free everything. */
 static void daemon_stop(struct daemon *d)
 {
+    const struct timeval flush = {0, 300 * 1000};
     for (int i = 0; i < d->thread_count; i++)
         if (d->threads[i].thread)
-            event_base_loopbreak(d->threads[i].base);
+            event_base_once(d->threads[i].base, -1, EV_TIMEOUT, io_thread_stop_accepting,
+                            &d->threads[i], NULL);
+    if (d->store)
+        store_writer_stop(d->store);
+    for (int i = 0; i < d->thread_count; i++)
+        if (d->threads[i].thread)
+            event_base_loopexit(d->threads[i].base, &flush);
     for (int i = 0; i < d->thread_count; i++)
         if (d->threads[i].thread)
             pthread_join(d->threads[i].thread, NULL);
-    if (d->store)
-        store_writer_stop(d->store);
     for (int i = 0; i < d->thread_count; i++) {
         struct io_thread *t = &d->threads[i];
         if (t->base)
-            event_base_loop(t->base, EVLOOP_NONBLOCK);
+            event_base_loop(t->base, EVLOOP_NONBLOCK); /* completions posted after the exit */
         dns_verifier_free(t->verifier);
         api_thread_free(t->api);
         if (t->base)

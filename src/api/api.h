@@ -56,6 +56,9 @@ void api_shared_free(struct api_shared *sh);
 struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base, SSL_CTX *tls,
                                   int http_fd, int https_fd);
 void api_thread_free(struct api_thread *t);
+/* Stops accepting connections; requests already received are still answered. Call on
+ * the thread's own loop. */
+void api_thread_stop_accepting(struct api_thread *t);
 
 /* ---- address and domain rules (shared with the admin command) ---- */
 bool api_email_valid(const char *addr);

@@ -29,6 +29,7 @@ struct api_thread {
     struct store_conn *conn;
     struct evhttp *http;
     struct evhttp *https;
+    struct evhttp_bound_socket *http_socket, *https_socket;
     SSL_CTX *tls;
 };
 

@@ -328,7 +328,8 @@ static struct bufferevent *api_tls_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls)
+static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls,
+                                   struct evhttp_bound_socket **bound)
 {
     struct evhttp *http = evhttp_new(t->base);
     if (!http)
@@ -342,7 +343,7 @@ static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls)
     evhttp_set_gencb(http, api_handle, t);
     if (tls)
         evhttp_set_bevcb(http, api_tls_bev, tls);
-    if (!evhttp_accept_socket_with_handle(http, fd)) {
+    if (!(*bound = evhttp_accept_socket_with_handle(http, fd))) {
         evhttp_free(http);
         return NULL;
     }
@@ -362,14 +363,23 @@ struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base
     t->cache = api_cache_new(sh->cfg.api_cache_ttl_s);
     if (!t->conn || !t->cache)
         goto fail;
-    if (http_fd >= 0 && !(t->http = api_http_new(t, http_fd, NULL)))
+    if (http_fd >= 0 && !(t->http = api_http_new(t, http_fd, NULL, &t->http_socket)))
         goto fail;
-    if (https_fd >= 0 && !(t->https = api_http_new(t, https_fd, tls)))
+    if (https_fd >= 0 && !(t->https = api_http_new(t, https_fd, tls, &t->https_socket)))
         goto fail;
     return t;
 fail:
     api_thread_free(t);
     return NULL;
+}
+
+void api_thread_stop_accepting(struct api_thread *t)
+{
+    if (t->http_socket)
+        evhttp_del_accept_socket(t->http, t->http_socket);
+    if (t->https_socket)
+        evhttp_del_accept_socket(t->https, t->https_socket);
+    t->http_socket = t->https_socket = NULL;
 }
 
 void api_thread_free(struct api_thread *t)

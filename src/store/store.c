@@ -193,14 +193,17 @@ int store_writer_start(struct store *s)
 
 void store_writer_stop(struct store *s)
 {
-    if (!s->writer_running)
-        return;
     pthread_mutex_lock(&s->lock);
+    bool running = s->writer_running;
     s->stopping = true;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
+    if (!running)
+        return;
     pthread_join(s->writer, NULL);
+    pthread_mutex_lock(&s->lock);
     s->writer_running = false;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void store_submit(struct store *s, struct event_base *base, store_write_fn write,
@@ -211,6 +214,13 @@ void store_submit(struct store *s, struct event_base *base, store_write_fn write
         abort();
     *op = (struct store_op){write, done, ctx, base, 0, NULL};
     pthread_mutex_lock(&s->lock);
+    if (!s->writer_running || s->stopping) {
+        /* Shutting down: refuse at once rather than queue work nobody will run. */
+        pthread_mutex_unlock(&s->lock);
+        op->status = STORE_ERROR;
+        store_op_deliver(op);
+        return;
+    }
     if (s->tail)
         s->tail->next = op;
     else
