@@ -1,30 +1,58 @@
 #!/usr/bin/env bash
-# Sesame benchmark: GetSendQuota over keep-alive HTTP with SigV4 verification.
-# Method: a fresh instance (`sesame init`, development config, SQLite store, fsync on, no
-# DKIM involved, plain HTTP on loopback); one request signed once with botocore and
-# replayed by wrk (so every request is a full SigV4 verification, key lookup and store
-# read on the server); wrk with 2 threads and 64 keep-alive connections for 15 s after a
-# 3 s warm-up, on the same 2-core machine as sesamed. Also reports sesamed's idle RSS
-# (VmRSS after start-up, before load) and RSS after the load.
+# Sesame benchmarks. Method, common to every scenario:
+# - a fresh instance from `sesame init` (development config, SQLite store), 2 I/O threads,
+#   the account in production with quota and rate raised out of the way, bench@example.com
+#   verified; delivery.mode = capture (accepted messages are stored, nothing is sent);
+# - one request signed once with botocore's SigV4 signer and replayed by wrk (valid for the
+#   15-minute skew window), so every request is parsed and fully SigV4-verified;
+# - wrk with 2 threads and $CONNECTIONS keep-alive connections for $DURATION s after a
+#   3 s warm-up, on loopback, on the same 2-core machine as sesamed; no DKIM.
+# Scenarios: GetSendQuota; SendEmail (1 KB text, one simulator recipient) with fsync on
+# and off; SendRawEmail with a 100 KB message (fsync on). Non-2xx answers fail the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD:-build}
 duration=${DURATION:-15}
 connections=${CONNECTIONS:-64}
 dir=$(mktemp -d)
-port=$((30000 + RANDOM % 20000))
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-"$build/sesame" init --dir "$dir/i" --port-base "$port" >/dev/null
-"$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &
-pid=$!
-for _ in $(seq 50); do grep -q "sesamed ready" "$dir/log" && break; sleep 0.1; done
-sleep 1
-idle_rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-endpoint="http://127.0.0.1:$port"
-/usr/bin/python3 bench/signed_request.py "$endpoint" "$dir/i/credentials" us-east-1 GetSendQuota >"$dir/req.lua"
-wrk -t2 -c"$connections" -d3s -s "$dir/req.lua" "$endpoint/" >/dev/null
-echo "== GetSendQuota, SigV4, keep-alive HTTP, $connections connections, ${duration}s =="
-wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$dir/req.lua" "$endpoint/" | tee "$dir/wrk.txt"
-if grep -q "Non-2xx" "$dir/wrk.txt"; then echo "bench: some responses were errors" >&2; exit 1; fi
-load_rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
-echo "idle RSS: ${idle_rss} kB; RSS after load: ${load_rss} kB"
+pid=
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+
+start() { # $1: fsync true|false
+  rm -rf "$dir/i"
+  port=$((30000 + RANDOM % 20000))
+  "$build/sesame" init --dir "$dir/i" --port-base "$port" --mode capture --production >/dev/null
+  sed -i "s/^fsync = .*/fsync = $1/" "$dir/i/sesame.conf"
+  "$build/sesame" -c "$dir/i/sesame.conf" account set --quota 1000000000 --rate 1000000 >/dev/null
+  "$build/sesame" -c "$dir/i/sesame.conf" identity verify --force bench@example.com >/dev/null
+  "$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &
+  pid=$!
+  for _ in $(seq 50); do grep -q "sesamed ready" "$dir/log" && break; sleep 0.1; done
+  sleep 0.5
+  endpoint="http://127.0.0.1:$port"
+}
+
+stop() {
+  kill "$pid"; wait "$pid" || true; pid=
+}
+
+run() { # $1: title, $2: make_body arguments
+  /usr/bin/python3 bench/make_body.py $2 >"$dir/body"
+  /usr/bin/python3 bench/signed_request.py "$endpoint" "$dir/i/credentials" us-east-1 "@$dir/body" >"$dir/req.lua"
+  wrk -t2 -c"$connections" -d3s -s "$dir/req.lua" "$endpoint/" >/dev/null
+  echo "== $1 =="
+  wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$dir/req.lua" "$endpoint/" | tee "$dir/wrk.txt" |
+    grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors" || true
+  if grep -q "Non-2xx" "$dir/wrk.txt"; then echo "bench: error answers" >&2; exit 1; fi
+}
+
+start true
+echo "idle RSS: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) kB"
+run "GetSendQuota, SigV4, keep-alive HTTP" "quota"
+run "SendEmail 1 KB, 1 recipient, fsync on, capture" "send-email 1024"
+run "SendRawEmail 100 KB, 1 recipient, fsync on, capture" "send-raw 102400"
+echo "RSS after load: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) kB"
+stop
+start false
+run "SendEmail 1 KB, 1 recipient, fsync off, capture" "send-email 1024"
+stop

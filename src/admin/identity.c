@@ -134,6 +134,9 @@ static int identity_delete_tx(struct admin_ctx *ctx, void *arg)
 {
     struct identity_args *a = arg;
     int rc = store_identity_delete(ctx->conn, a->account->id, a->region, a->name);
+    if (rc == STORE_OK &&
+        store_email_link_delete_for(ctx->conn, a->account->id, a->region, a->name) != STORE_OK)
+        rc = STORE_ERROR;
     if (rc == STORE_NOT_FOUND)
         return admin_fail("no identity %s in %s", a->name, a->region);
     return rc == STORE_OK ? ADMIN_OK : admin_fail("cannot delete %s", a->name);

@@ -11,6 +11,8 @@ static const struct api_action actions[] = {
     {"GetSendStatistics", action_get_send_statistics, false},
     {"ListIdentities", action_list_identities, false},
     {"ListVerifiedEmailAddresses", action_list_verified_email_addresses, false},
+    {"SendEmail", action_send_email, true},
+    {"SendRawEmail", action_send_raw_email, true},
     {"VerifyDomainIdentity", action_verify_domain_identity, false},
     {"VerifyEmailAddress", action_verify_email_address, false},
     {"VerifyEmailIdentity", action_verify_email_identity, false},

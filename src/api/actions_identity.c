@@ -41,6 +41,8 @@ static int identity_write_link(struct store_conn *c, struct identity_write *w,
     core_strlcpy(link.identity, id->identity, sizeof link.identity);
     link.expires_ms = core_now_ms() + w->link_ttl_ms;
     core_strlcpy(id->token, link.token, sizeof id->token);
+    if (store_email_link_delete_for(c, id->account_id, id->region, id->identity) != STORE_OK)
+        return STORE_ERROR;
     return store_email_link_put(c, &link) == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
@@ -162,6 +164,9 @@ static int identity_delete_write(struct store_conn *c, void *ctx)
     const struct store_identity *id = &w->identity;
     int rc = store_identity_delete(c, id->account_id, id->region, id->identity);
     w->deleted = rc == STORE_OK;
+    if (rc != STORE_ERROR &&
+        store_email_link_delete_for(c, id->account_id, id->region, id->identity) != STORE_OK)
+        return STORE_ERROR;                            /* a link must not outlive its identity */
     return rc == STORE_ERROR ? STORE_ERROR : STORE_OK; /* deleting nothing succeeds, as in SES */
 }
 

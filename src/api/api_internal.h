@@ -12,15 +12,18 @@ struct evhttp_request;
 #define API_NAMESPACE "http://ses.amazonaws.com/doc/2010-12-01/"
 
 struct api_throttle; /* per-account token buckets for non-send actions */
+struct send_shared;
 
 struct api_shared {
     struct sesame_config cfg;
     struct store *store;
+    struct send_shared *send;
     pthread_mutex_t throttle_lock;
     struct api_throttle *throttles;
 };
 
 struct api_cache;
+struct api_listener;
 
 struct api_thread {
     struct api_shared *sh;
@@ -30,6 +33,7 @@ struct api_thread {
     struct evhttp *http;
     struct evhttp *https;
     struct evhttp_bound_socket *http_socket, *https_socket;
+    struct api_listener *http_listener, *https_listener;
     SSL_CTX *tls;
 };
 
@@ -81,6 +85,12 @@ void action_delete_verified_email_address(struct api_call *call);
 void action_get_identity_verification_attributes(struct api_call *call);
 void action_get_send_quota(struct api_call *call);
 void action_get_send_statistics(struct api_call *call);
+void action_send_email(struct api_call *call);
+void action_send_raw_email(struct api_call *call);
+
+/* The capture endpoint, /_aws/ses (DESIGN.md, "Configuration and modes"). */
+void api_capture_handle(struct api_thread *t, struct evhttp_request *req, const char *query,
+                        bool loopback);
 
 /* Per-account non-send throttle (DECISIONS 7): true when the call may proceed. */
 bool api_throttle_allow(struct api_shared *sh, const char *account_id);

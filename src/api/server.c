@@ -2,6 +2,7 @@
  * intake (parameters from the query string and form body), authentication, dispatch. */
 #include "api/api_internal.h"
 #include "auth/auth.h"
+#include "send/send.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -30,6 +31,11 @@ struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store 
     sh->cfg = *cfg;
     sh->store = store;
     pthread_mutex_init(&sh->throttle_lock, NULL);
+    sh->send = send_shared_new(cfg, store);
+    if (!sh->send) {
+        api_shared_free(sh);
+        return NULL;
+    }
     return sh;
 }
 
@@ -38,6 +44,7 @@ void api_shared_free(struct api_shared *sh)
     if (!sh)
         return;
     api_throttle_free_all(sh);
+    send_shared_free(sh->send);
     pthread_mutex_destroy(&sh->throttle_lock);
     free(sh);
 }
@@ -292,15 +299,27 @@ static void api_handle_link(struct api_thread *t, struct evhttp_request *req, co
     store_submit(t->sh->store, t->base, api_link_write, api_link_done, l);
 }
 
+/* One per evhttp: the thread, and whether the listener is on loopback (the capture
+ * endpoint answers there without credentials). */
+struct api_listener {
+    struct api_thread *t;
+    bool loopback;
+};
+
 static void api_handle(struct evhttp_request *req, void *arg)
 {
-    struct api_thread *t = arg;
+    struct api_listener *l = arg;
+    struct api_thread *t = l->t;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = evhttp_uri_get_path(uri);
     const char *query = evhttp_uri_get_query(uri);
     if (!path || !*path)
         path = "/";
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    if (!strcmp(path, "/_aws/ses")) {
+        api_capture_handle(t, req, query, l->loopback);
+        return;
+    }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
         evhttp_send_error(req, 405, "Method Not Allowed");
         return;
@@ -328,19 +347,36 @@ static struct bufferevent *api_tls_bev(struct event_base *base, void *arg)
     return bev;
 }
 
+static bool listen_addr_loopback(const char *addr)
+{
+    return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) ||
+           !strncmp(addr, "localhost:", 10);
+}
+
 static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls,
-                                   struct evhttp_bound_socket **bound)
+                                   struct evhttp_bound_socket **bound,
+                                   struct api_listener **listener)
 {
     struct evhttp *http = evhttp_new(t->base);
-    if (!http)
+    *listener = calloc(1, sizeof **listener);
+    if (!http || !*listener) {
+        if (http)
+            evhttp_free(http);
         return NULL;
+    }
+    (*listener)->t = t;
+    (*listener)->loopback =
+        listen_addr_loopback(tls ? t->sh->cfg.api_https_listen : t->sh->cfg.api_http_listen);
     const struct sesame_config *cfg = &t->sh->cfg;
     evhttp_set_max_body_size(http, cfg->api_max_body_bytes);
     evhttp_set_max_headers_size(http, 64 * 1024);
     evhttp_set_timeout(http, (int)cfg->api_idle_timeout_s);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    /* Every method reaches api_handle, which answers 405 where libevent would say 501. */
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
+                                         EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_default_content_type(http, "text/xml");
-    evhttp_set_gencb(http, api_handle, t);
+    evhttp_set_gencb(http, api_handle, *listener);
     if (tls)
         evhttp_set_bevcb(http, api_tls_bev, tls);
     if (!(*bound = evhttp_accept_socket_with_handle(http, fd))) {
@@ -363,9 +399,11 @@ struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base
     t->cache = api_cache_new(sh->cfg.api_cache_ttl_s);
     if (!t->conn || !t->cache)
         goto fail;
-    if (http_fd >= 0 && !(t->http = api_http_new(t, http_fd, NULL, &t->http_socket)))
+    if (http_fd >= 0 &&
+        !(t->http = api_http_new(t, http_fd, NULL, &t->http_socket, &t->http_listener)))
         goto fail;
-    if (https_fd >= 0 && !(t->https = api_http_new(t, https_fd, tls, &t->https_socket)))
+    if (https_fd >= 0 &&
+        !(t->https = api_http_new(t, https_fd, tls, &t->https_socket, &t->https_listener)))
         goto fail;
     return t;
 fail:
@@ -392,5 +430,7 @@ void api_thread_free(struct api_thread *t)
         evhttp_free(t->https);
     store_conn_close(t->conn);
     api_cache_free(t->cache);
+    free(t->http_listener);
+    free(t->https_listener);
     free(t);
 }

@@ -18,6 +18,7 @@ struct dns_verifier {
     struct dns_resolver *resolver;
     struct event *tick;
     int in_flight; /* checks not yet written back; a new round waits for them */
+    int64_t tick_ms;
     bool stopping;
 };
 
@@ -128,7 +129,8 @@ static void verify_tick(evutil_socket_t fd, short what, void *arg)
     struct dns_verifier *v = arg;
     if (v->in_flight > 0)
         return;
-    int64_t due_before = core_now_ms() - v->cfg.verify_poll_interval_s * 1000;
+    /* Half a tick of slack: a check stored just after the last tick is due at this one. */
+    int64_t due_before = core_now_ms() - v->cfg.verify_poll_interval_s * 1000 + v->tick_ms / 2;
     if (store_identity_list_due(v->conn, due_before, VERIFY_BATCH, verify_start_check, v) !=
         STORE_OK)
         log_warn("verification: cannot read the identities that are due");
@@ -151,6 +153,7 @@ struct dns_verifier *dns_verifier_start(struct event_base *base, const struct se
     }
     /* Ticks are at most a second apart so a short poll interval (tests) is honoured. */
     int64_t every = cfg->verify_poll_interval_s < 10 ? 1 : 10;
+    v->tick_ms = every * 1000;
     struct timeval tv = {(time_t)every, 0};
     v->tick = event_new(base, -1, EV_PERSIST, verify_tick, v);
     event_add(v->tick, &tv);

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct store_op {
     store_write_fn write;
@@ -20,10 +21,12 @@ struct store {
     const struct store_backend *be;
     /* writer */
     pthread_t writer;
+    pthread_t maintainer;
     bool writer_running;
     bool stopping;
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_cond_t maintain_wake;
     struct store_op *head, *tail;
 };
 
@@ -41,6 +44,7 @@ int store_open(const struct sesame_config *cfg, struct store **out, char *err, s
     s->be = &store_sqlite_backend;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->maintain_wake, NULL);
     if (s->be->open(s, err, errlen) != STORE_OK) {
         store_close(s);
         return STORE_ERROR;
@@ -56,6 +60,7 @@ void store_close(struct store *s)
     store_writer_stop(s);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->maintain_wake);
     free(s);
 }
 
@@ -180,6 +185,29 @@ static void *store_writer_main(void *arg)
     return NULL;
 }
 
+/* Housekeeping once a second, on its own connection, so that the writer's commits never
+ * wait for it (with SQLite, checkpoints and their fsyncs happen here). */
+static void *store_maintainer_main(void *arg)
+{
+    struct store *s = arg;
+    struct store_conn *c = store_conn_open(s);
+    pthread_mutex_lock(&s->lock);
+    while (!s->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&s->maintain_wake, &s->lock, &until);
+        if (s->stopping || !c)
+            continue;
+        pthread_mutex_unlock(&s->lock);
+        c->be->maintain(c);
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    store_conn_close(c);
+    return NULL;
+}
+
 int store_writer_start(struct store *s)
 {
     if (s->writer_running)
@@ -187,6 +215,10 @@ int store_writer_start(struct store *s)
     s->stopping = false;
     if (pthread_create(&s->writer, NULL, store_writer_main, s) != 0)
         return STORE_ERROR;
+    if (pthread_create(&s->maintainer, NULL, store_maintainer_main, s) != 0) {
+        store_writer_stop(s);
+        return STORE_ERROR;
+    }
     s->writer_running = true;
     return STORE_OK;
 }
@@ -197,10 +229,12 @@ void store_writer_stop(struct store *s)
     bool running = s->writer_running;
     s->stopping = true;
     pthread_cond_signal(&s->wake);
+    pthread_cond_signal(&s->maintain_wake);
     pthread_mutex_unlock(&s->lock);
     if (!running)
         return;
     pthread_join(s->writer, NULL);
+    pthread_join(s->maintainer, NULL);
     pthread_mutex_lock(&s->lock);
     s->writer_running = false;
     pthread_mutex_unlock(&s->lock);
@@ -324,6 +358,11 @@ int store_email_link_take(struct store_conn *c, const char *token, struct store_
 {
     return c->be->email_link_take(c, token, out);
 }
+int store_email_link_delete_for(struct store_conn *c, const char *account_id, const char *region,
+                                const char *identity)
+{
+    return c->be->email_link_delete_for(c, account_id, region, identity);
+}
 int store_email_link_find(struct store_conn *c, const char *account_id, const char *region,
                           const char *identity, struct store_email_link *out)
 {
@@ -348,4 +387,23 @@ int store_sent_add(struct store_conn *c, const char *account_id, const char *reg
                    double recipients)
 {
     return c->be->sent_add(c, account_id, region, at_ms, recipients);
+}
+int store_sent_list(struct store_conn *c, const char *account_id, const char *region,
+                    int64_t since_ms, store_sent_cb cb, void *ctx)
+{
+    return c->be->sent_list(c, account_id, region, since_ms, cb, ctx);
+}
+int store_message_insert(struct store_conn *c, const struct store_message *m,
+                         const char *const *recipients, int recipient_count)
+{
+    return c->be->message_insert(c, m, recipients, recipient_count);
+}
+int store_capture_list(struct store_conn *c, const char *id, const char *source,
+                       store_capture_cb cb, void *ctx)
+{
+    return c->be->capture_list(c, id, source, cb, ctx);
+}
+int store_capture_clear(struct store_conn *c, const char *id)
+{
+    return c->be->capture_clear(c, id);
 }

@@ -83,6 +83,20 @@ struct store_stat_point {
     int64_t delivery_attempts, bounces, complaints, rejects;
 };
 
+/* An accepted message: the bytes to deliver and what the capture endpoint shows. */
+struct store_message {
+    char id[80]; /* the MessageId (DECISIONS 5) */
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char source[STORE_IDENTITY_LEN];   /* where feedback goes (spec 10 §4.5) */
+    char identity[STORE_IDENTITY_LEN]; /* the verified identity that governs the From */
+    int64_t created_ms;
+    const char *data; /* the message as it will be delivered (CRLF) */
+    size_t data_len;
+    const char *meta; /* JSON in the LocalStack capture shape */
+    bool captured;    /* delivery.mode = capture: kept for /_aws/ses, never delivered */
+};
+
 /* ---- opening ---- */
 /* Opens (creating if needed) the configured store and brings its schema up to date. */
 int store_open(const struct sesame_config *cfg, struct store **out, char *err, size_t errlen);
@@ -147,6 +161,9 @@ int store_identity_list_due(struct store_conn *c, int64_t checked_before_ms, int
 int store_email_link_put(struct store_conn *c, const struct store_email_link *l);
 /* Fetches and deletes: a link works once. */
 int store_email_link_take(struct store_conn *c, const char *token, struct store_email_link *out);
+/* Forgets every link of an identity (a new link replaces them; a deleted identity has none). */
+int store_email_link_delete_for(struct store_conn *c, const char *account_id, const char *region,
+                                const char *identity);
 int store_email_link_find(struct store_conn *c, const char *account_id, const char *region,
                           const char *identity, struct store_email_link *out);
 
@@ -161,5 +178,20 @@ int store_sent_sum(struct store_conn *c, const char *account_id, const char *reg
                    int64_t since_ms, double *out);
 int store_sent_add(struct store_conn *c, const char *account_id, const char *region, int64_t at_ms,
                    double recipients);
+/* Per-minute counts since since_ms, for rebuilding the in-memory quota window. */
+typedef void (*store_sent_cb)(int64_t minute_ms, double recipients, void *ctx);
+int store_sent_list(struct store_conn *c, const char *account_id, const char *region,
+                    int64_t since_ms, store_sent_cb cb, void *ctx);
+
+/* ---- messages ---- */
+/* The message and one row per envelope recipient, in the caller's transaction. */
+int store_message_insert(struct store_conn *c, const struct store_message *m,
+                         const char *const *recipients, int recipient_count);
+/* Captured messages' meta JSON, oldest first; id and source filter when not NULL. */
+typedef void (*store_capture_cb)(const char *meta, void *ctx);
+int store_capture_list(struct store_conn *c, const char *id, const char *source,
+                       store_capture_cb cb, void *ctx);
+/* Forgets captured messages (all, or the one with id). */
+int store_capture_clear(struct store_conn *c, const char *id);
 
 #endif

@@ -17,6 +17,8 @@ struct store_backend {
     int (*savepoint)(struct store_conn *c);
     void (*savepoint_rollback)(struct store_conn *c);
     int (*savepoint_release)(struct store_conn *c);
+    /* Periodic housekeeping off the writer's path (SQLite: the WAL checkpoint). */
+    void (*maintain)(struct store_conn *c);
 
     int (*account_insert)(struct store_conn *c, const struct store_account *a);
     int (*account_update)(struct store_conn *c, const struct store_account *a);
@@ -42,6 +44,8 @@ struct store_backend {
                              store_identity_cb cb, void *ctx);
     int (*email_link_put)(struct store_conn *c, const struct store_email_link *l);
     int (*email_link_take)(struct store_conn *c, const char *token, struct store_email_link *out);
+    int (*email_link_delete_for)(struct store_conn *c, const char *account_id, const char *region,
+                                 const char *identity);
     int (*email_link_find)(struct store_conn *c, const char *account_id, const char *region,
                            const char *identity, struct store_email_link *out);
     int (*stats_list)(struct store_conn *c, const char *account_id, const char *region,
@@ -52,6 +56,13 @@ struct store_backend {
                     int64_t since_ms, double *out);
     int (*sent_add)(struct store_conn *c, const char *account_id, const char *region, int64_t at_ms,
                     double recipients);
+    int (*sent_list)(struct store_conn *c, const char *account_id, const char *region,
+                     int64_t since_ms, store_sent_cb cb, void *ctx);
+    int (*message_insert)(struct store_conn *c, const struct store_message *m,
+                          const char *const *recipients, int recipient_count);
+    int (*capture_list)(struct store_conn *c, const char *id, const char *source,
+                        store_capture_cb cb, void *ctx);
+    int (*capture_clear)(struct store_conn *c, const char *id);
 };
 
 /* Every backend's connection starts with this, so store.c can dispatch. */

@@ -34,6 +34,13 @@ static const char *const migrations[] = {
     "CREATE TABLE sent_counts (account_id TEXT NOT NULL, region TEXT NOT NULL,"
     " minute_ms INTEGER NOT NULL, recipients REAL NOT NULL,"
     " PRIMARY KEY (account_id, region, minute_ms));",
+    /* 2: accepted messages and their envelope recipients. */
+    "CREATE TABLE messages (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, region TEXT NOT NULL,"
+    " source TEXT NOT NULL, identity TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    " data BLOB NOT NULL, meta TEXT NOT NULL, captured INTEGER NOT NULL);"
+    "CREATE INDEX messages_captured ON messages (captured, created_ms) WHERE captured = 1;"
+    "CREATE TABLE recipients (message_id TEXT NOT NULL, idx INTEGER NOT NULL,"
+    " address TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (message_id, idx));",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -58,10 +65,18 @@ enum stmt_id {
     ST_LINK_GET,
     ST_LINK_DELETE,
     ST_LINK_FIND,
+    ST_LINK_DELETE_FOR,
     ST_STATS_LIST,
     ST_STATS_ADD,
     ST_SENT_SUM,
     ST_SENT_ADD,
+    ST_SENT_LIST,
+    ST_MESSAGE_INSERT,
+    ST_RECIPIENT_INSERT,
+    ST_CAPTURE_LIST,
+    ST_CAPTURE_CLEAR_ALL,
+    ST_CAPTURE_CLEAR_ONE,
+    ST_CAPTURE_RECIPIENTS_CLEAR,
     ST_COUNT
 };
 
@@ -100,6 +115,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LINK_GET] = "SELECT token, account_id, region, identity, expires_ms FROM email_links"
                     " WHERE token=?",
     [ST_LINK_DELETE] = "DELETE FROM email_links WHERE token=?",
+    [ST_LINK_DELETE_FOR] = "DELETE FROM email_links WHERE account_id=? AND region=? AND"
+                           " identity=?",
     [ST_LINK_FIND] = "SELECT token, account_id, region, identity, expires_ms FROM email_links"
                      " WHERE account_id=? AND region=? AND identity=? ORDER BY expires_ms DESC",
     [ST_STATS_LIST] = "SELECT bucket_ms, delivery_attempts, bounces, complaints, rejects FROM"
@@ -112,6 +129,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " region=? AND minute_ms >= ?",
     [ST_SENT_ADD] = "INSERT INTO sent_counts VALUES (?1,?2,?3,?4) ON CONFLICT DO UPDATE"
                     " SET recipients=recipients+?4",
+    [ST_SENT_LIST] = "SELECT minute_ms, recipients FROM sent_counts WHERE account_id=? AND"
+                     " region=? AND minute_ms >= ?",
+    [ST_MESSAGE_INSERT] = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)",
+    [ST_RECIPIENT_INSERT] = "INSERT INTO recipients VALUES (?,?,?,?)",
+    [ST_CAPTURE_LIST] = "SELECT meta FROM messages WHERE captured=1 AND (?1 IS NULL OR id=?1) AND"
+                        " (?2 IS NULL OR source=?2) ORDER BY created_ms, id",
+    [ST_CAPTURE_CLEAR_ALL] = "DELETE FROM messages WHERE captured=1",
+    [ST_CAPTURE_CLEAR_ONE] = "DELETE FROM messages WHERE captured=1 AND id=?",
+    [ST_CAPTURE_RECIPIENTS_CLEAR] = "DELETE FROM recipients WHERE message_id NOT IN"
+                                    " (SELECT id FROM messages)",
 };
 
 struct sqlite_conn {
@@ -270,7 +297,9 @@ static struct store_conn *sqlite_conn_open(struct store *s)
     /* Other processes (the admin command) write too: wait for their locks, not fail. */
     sqlite3_busy_timeout(sc->db, 10000);
     const char *sync = cfg->store_fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    /* Checkpoints run on the maintenance thread (sqlite_maintain), not inside commits. */
     if (sqlite_exec(&sc->base, "PRAGMA journal_mode=WAL") || sqlite_exec(&sc->base, sync) ||
+        sqlite_exec(&sc->base, "PRAGMA wal_autocheckpoint=0") ||
         sqlite_exec(&sc->base, "PRAGMA foreign_keys=ON")) {
         sqlite_conn_close(&sc->base);
         return NULL;
@@ -320,6 +349,15 @@ static void sqlite_savepoint_rollback(struct store_conn *c)
 static int sqlite_savepoint_release(struct store_conn *c)
 {
     return sqlite_exec(c, "RELEASE op");
+}
+
+static void sqlite_maintain(struct store_conn *c)
+{
+    int wal_frames = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(sqlite_conn_db(c), NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                       &wal_frames, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        log_warn("store: checkpoint: %s", sqlite3_errmsg(sqlite_conn_db(c)));
 }
 
 static int sqlite_migrate(struct store_conn *c, char *err, size_t errlen)
@@ -574,6 +612,14 @@ static int sqlite_email_link_take(struct store_conn *c, const char *token,
     return sqlite_run(c, sqlite_prepare(c, ST_LINK_DELETE, "s", token));
 }
 
+static int sqlite_email_link_delete_for(struct store_conn *c, const char *account_id,
+                                        const char *region, const char *identity)
+{
+    int rc =
+        sqlite_run(c, sqlite_prepare(c, ST_LINK_DELETE_FOR, "sss", account_id, region, identity));
+    return rc == STORE_ERROR ? rc : STORE_OK;
+}
+
 static int sqlite_email_link_find(struct store_conn *c, const char *account_id, const char *region,
                                   const char *identity, struct store_email_link *out)
 {
@@ -637,6 +683,97 @@ static int sqlite_sent_add(struct store_conn *c, const char *account_id, const c
         c, sqlite_prepare(c, ST_SENT_ADD, "ssid", account_id, region, minute, recipients));
 }
 
+struct sent_emit {
+    store_sent_cb cb;
+    void *ctx;
+};
+
+static void read_sent(sqlite3_stmt *st, void *out)
+{
+    int64_t *minute = out;
+    minute[0] = sqlite3_column_int64(st, 0);
+    double d = sqlite3_column_double(st, 1);
+    memcpy(&minute[1], &d, sizeof d);
+}
+
+static void emit_sent(const void *rec, void *ctx)
+{
+    const int64_t *minute = rec;
+    double d;
+    memcpy(&d, &minute[1], sizeof d);
+    struct sent_emit *e = ctx;
+    e->cb(minute[0], d, e->ctx);
+}
+
+static int sqlite_sent_list(struct store_conn *c, const char *account_id, const char *region,
+                            int64_t since_ms, store_sent_cb cb, void *ctx)
+{
+    int64_t row[2];
+    struct sent_emit e = {cb, ctx};
+    sqlite3_stmt *st = sqlite_prepare(c, ST_SENT_LIST, "ssi", account_id, region, since_ms);
+    return sqlite_rows(c, st, read_sent, row, emit_sent, &e);
+}
+
+/* ---- messages ---- */
+
+static int sqlite_message_insert(struct store_conn *c, const struct store_message *m,
+                                 const char *const *recipients, int recipient_count)
+{
+    sqlite3_stmt *st = sqlite_prepare(c, ST_MESSAGE_INSERT, "sssssi", m->id, m->account_id,
+                                      m->region, m->source, m->identity, m->created_ms);
+    if (!st)
+        return STORE_ERROR;
+    sqlite3_bind_blob64(st, 7, m->data, m->data_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, m->meta, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 9, m->captured);
+    int rc = sqlite_run(c, st);
+    for (int i = 0; rc == STORE_OK && i < recipient_count; i++)
+        rc = sqlite_run(c, sqlite_prepare(c, ST_RECIPIENT_INSERT, "siss", m->id, (int64_t)i,
+                                          recipients[i], m->captured ? "captured" : "queued"));
+    return rc;
+}
+
+struct capture_emit {
+    store_capture_cb cb;
+    void *ctx;
+};
+
+static void read_text0(sqlite3_stmt *st, void *out)
+{
+    *(const char **)out = (const char *)sqlite3_column_text(st, 0);
+}
+
+static void emit_capture(const void *rec, void *ctx)
+{
+    struct capture_emit *e = ctx;
+    e->cb(*(const char *const *)rec, e->ctx);
+}
+
+static int sqlite_capture_list(struct store_conn *c, const char *id, const char *source,
+                               store_capture_cb cb, void *ctx)
+{
+    sqlite3_stmt *st = sqlite_stmt(c, ST_CAPTURE_LIST);
+    if (!st)
+        return STORE_ERROR;
+    if (id)
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (source)
+        sqlite3_bind_text(st, 2, source, -1, SQLITE_TRANSIENT);
+    const char *meta;
+    struct capture_emit e = {cb, ctx};
+    return sqlite_rows(c, st, read_text0, &meta, emit_capture, &e);
+}
+
+static int sqlite_capture_clear(struct store_conn *c, const char *id)
+{
+    int rc = id ? sqlite_run(c, sqlite_prepare(c, ST_CAPTURE_CLEAR_ONE, "s", id))
+                : sqlite_run(c, sqlite_stmt(c, ST_CAPTURE_CLEAR_ALL));
+    if (rc == STORE_ERROR)
+        return rc;
+    int rc2 = sqlite_run(c, sqlite_stmt(c, ST_CAPTURE_RECIPIENTS_CLEAR));
+    return rc2 == STORE_ERROR ? rc2 : STORE_OK;
+}
+
 const struct store_backend store_sqlite_backend = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -649,6 +786,7 @@ const struct store_backend store_sqlite_backend = {
     .savepoint = sqlite_savepoint,
     .savepoint_rollback = sqlite_savepoint_rollback,
     .savepoint_release = sqlite_savepoint_release,
+    .maintain = sqlite_maintain,
     .account_insert = sqlite_account_insert,
     .account_update = sqlite_account_update,
     .account_get = sqlite_account_get,
@@ -667,9 +805,14 @@ const struct store_backend store_sqlite_backend = {
     .identity_list_due = sqlite_identity_list_due,
     .email_link_put = sqlite_email_link_put,
     .email_link_take = sqlite_email_link_take,
+    .email_link_delete_for = sqlite_email_link_delete_for,
     .email_link_find = sqlite_email_link_find,
     .stats_list = sqlite_stats_list,
     .stats_add = sqlite_stats_add,
     .sent_sum = sqlite_sent_sum,
     .sent_add = sqlite_sent_add,
+    .sent_list = sqlite_sent_list,
+    .message_insert = sqlite_message_insert,
+    .capture_list = sqlite_capture_list,
+    .capture_clear = sqlite_capture_clear,
 };

@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -33,6 +34,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from dnslib import QTYPE, RCODE, RR, TXT, DNSError
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
@@ -363,6 +365,36 @@ def wait_until(fn, timeout, interval=0.2, what="condition"):
         time.sleep(interval)
 
 
+def eventually_equal(fn, want, timeout=5.0, interval=0.1):
+    """Calls fn until it returns want. For what the admin command changed: the API's
+    threads each cache keys, accounts and limits for api.cache_ttl."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got == want:
+            return got
+        if time.monotonic() > deadline:
+            assert got == want, "still %r after %.1fs, want %r" % (got, timeout, want)
+        time.sleep(interval)
+
+
+def error_code(fn):
+    """fn()'s ClientError code, or None when it succeeds."""
+    try:
+        fn()
+        return None
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+
+
+def parse_duration(text):
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not m:
+        return None
+    scale = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
 # ---- the instance ----
 
 
@@ -370,7 +402,7 @@ class Instance:
     """One sesame instance directory and, once started, its sesamed."""
 
     def __init__(self, root, name, regions=("us-east-1",), resolver=None, auto_verify=False,
-                 production=False, extra=None):
+                 production=False, extra=None, init_args=()):
         self.dir = Path(root) / name
         self.port_base = pick_port_base()
         self.regions = list(regions)
@@ -387,6 +419,7 @@ class Instance:
             args.append("--auto-verify")
         if production:
             args.append("--production")
+        args += list(init_args)  # e.g. ("--mode", "capture")
         res = run_sesame(None, *args)
         assert res.returncode == 0, res.stderr
         self.init_stdout = res.stdout
@@ -474,6 +507,17 @@ class Instance:
             assert res.returncode == expect, "sesame %s -> %s\nstdout:%s\nstderr:%s" % (
                 " ".join(args), res.returncode, res.stdout, res.stderr)
         return res
+
+    def cache_ttl(self):
+        """api.cache_ttl in seconds (1 s when the config does not set it)."""
+        conf = configparser.ConfigParser(strict=False, interpolation=None)
+        conf.read(self.conf)
+        ttl = parse_duration(conf.get("api", "cache_ttl", fallback="1s"))
+        return 1.0 if ttl is None else ttl
+
+    def settle(self):
+        """Waits until every API thread has dropped what it cached before an admin change."""
+        time.sleep(self.cache_ttl() + 0.3)
 
     def account_id(self):
         return parse_kv(self.sesame("account", "show").stdout)["account"]
@@ -622,13 +666,14 @@ class InstanceFactory:
         self.count = 0
 
     def __call__(self, regions=("us-east-1",), resolver="dns", auto_verify=False,
-                 production=False, extra=None, start=True):
+                 production=False, extra=None, start=True, init_args=()):
         """A new instance; resolver="dns" points it at the test DNS server."""
         self.count += 1
         if resolver == "dns":
             resolver = self.dns.address
         inst = Instance(self.root, "i%d" % self.count, regions=regions, resolver=resolver,
-                        auto_verify=auto_verify, production=production, extra=extra)
+                        auto_verify=auto_verify, production=production, extra=extra,
+                        init_args=init_args)
         self.instances.append(inst)
         if start:
             inst.start()

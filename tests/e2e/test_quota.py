@@ -5,7 +5,7 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import assert_error, assert_ok, parse_kv
+from conftest import assert_error, assert_ok, error_code, eventually_equal, parse_kv
 
 REGIONS = ("us-east-1", "eu-west-1")
 
@@ -21,9 +21,9 @@ def quota(client):
 
 
 def test_get_send_quota_shape(inst):
+    assert inst.aws("get-send-quota", region="eu-west-1") == {
+        "Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 0.0}
     for region in REGIONS:
-        assert inst.aws("get-send-quota", region=region) == {
-            "Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 0.0}
         assert quota(inst.client(region)) == (200.0, 1.0, 0.0)
         reply = assert_ok(inst.call("GetSendQuota", region=region), "GetSendQuota")
         # Doubles are written as SES writes them.
@@ -42,35 +42,35 @@ def test_get_send_statistics_shape(inst):
 
 
 def test_production_and_sandbox(inst):
+    # The API sees admin changes within api.cache_ttl: each check waits for that.
     us, eu = inst.client("us-east-1"), inst.client("eu-west-1")
     inst.sesame("account", "set", "--production")
-    assert quota(us) == (10000.0, 5.0, 0.0)
-    assert quota(eu) == (10000.0, 5.0, 0.0)
-    assert inst.aws("get-send-quota", region="eu-west-1")["Max24HourSend"] == 10000.0
-
-    inst.sesame("account", "set", "--sandbox")
-    assert quota(us) == (200.0, 1.0, 0.0)
-    assert quota(eu) == (200.0, 1.0, 0.0)
+    eventually_equal(lambda: quota(us), (10000.0, 5.0, 0.0))
+    eventually_equal(lambda: quota(eu), (10000.0, 5.0, 0.0))
 
     # One region only.
-    out = inst.sesame("account", "set", "--production", "--region", "eu-west-1").stdout
+    out = inst.sesame("account", "set", "--sandbox", "--region", "us-east-1").stdout
     assert "region eu-west-1: production" in out and "region us-east-1: sandbox" in out
+    eventually_equal(lambda: quota(us), (200.0, 1.0, 0.0))
     assert quota(eu) == (10000.0, 5.0, 0.0)
-    assert quota(us) == (200.0, 1.0, 0.0)
 
     # Explicit values, printed as SES prints doubles.
     inst.sesame("account", "set", "--quota", "123456", "--rate", "0.5", "--region", "us-east-1")
-    reply = assert_ok(inst.call("GetSendQuota", region="us-east-1"), "GetSendQuota")
-    assert reply.find("GetSendQuotaResult/Max24HourSend") == "123456.0"
-    assert reply.find("GetSendQuotaResult/MaxSendRate") == "0.5"
+
+    def limits():
+        reply = assert_ok(inst.call("GetSendQuota", region="us-east-1"), "GetSendQuota")
+        return (reply.find("GetSendQuotaResult/Max24HourSend"),
+                reply.find("GetSendQuotaResult/MaxSendRate"))
+
+    eventually_equal(limits, ("123456.0", "0.5"))
     assert quota(eu) == (10000.0, 5.0, 0.0)
 
     # Moving between sandbox and production sets that mode's limits.
     inst.sesame("account", "set", "--production")
-    assert quota(us) == (10000.0, 5.0, 0.0)
+    eventually_equal(lambda: quota(us), (10000.0, 5.0, 0.0))
     inst.sesame("account", "set", "--sandbox")
-    assert quota(us) == (200.0, 1.0, 0.0)
-    assert quota(eu) == (200.0, 1.0, 0.0)
+    eventually_equal(lambda: quota(us), (200.0, 1.0, 0.0))
+    eventually_equal(lambda: quota(eu), (200.0, 1.0, 0.0))
 
 
 def test_disabled_account_is_refused(inst):
@@ -79,8 +79,12 @@ def test_disabled_account_is_refused(inst):
     assert parse_kv(inst.sesame("account", "show").stdout)["disabled"] == "true"
     try:
         for region in REGIONS:
+            r = inst.client(region)
+            eventually_equal(lambda: error_code(r.get_send_quota), "OptInRequired")
+        inst.settle()  # now every API thread knows
+        for region in REGIONS:
             with pytest.raises(ClientError) as e:
-                inst.client(region).get_send_quota()
+                inst.client(region).list_identities()
             assert e.value.response["Error"]["Code"] == "OptInRequired"
             assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
         reply = inst.call("VerifyEmailIdentity", EmailAddress="while-disabled@example.com")
@@ -92,6 +96,8 @@ def test_disabled_account_is_refused(inst):
         assert quota(inst.client(key=key, secret=secret))[0] == 200.0
     finally:
         inst.sesame("account", "set", "--disabled", "false")
+    eventually_equal(lambda: error_code(c.get_send_quota), None)
+    inst.settle()
     assert quota(c) == (200.0, 1.0, 0.0)
     assert "while-disabled@example.com" not in c.list_identities()["Identities"]
 
@@ -100,6 +106,7 @@ def test_suspended_account_can_still_administer(inst):
     inst.sesame("account", "set", "--suspended", "true")
     try:
         assert parse_kv(inst.sesame("account", "show").stdout)["suspended"] == "true"
+        inst.settle()
         c = inst.client()
         assert quota(c)[0] == 200.0
         c.verify_email_identity(EmailAddress="while-suspended@example.com")

@@ -1,0 +1,78 @@
+/* send: the accept pipeline (DESIGN.md, "Accept"), one for SendEmail, SendRawEmail and,
+ * later, SMTP DATA. It resolves and checks the identities, applies the sandbox, message
+ * and recipient limits, the quota and the rate, builds or rewrites the message, and
+ * stores it; the caller hears the MessageId only after the store says it is durable. */
+#ifndef SESAME_SEND_H
+#define SESAME_SEND_H
+
+#include "core/core.h"
+#include "store/store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct send_shared;
+
+/* The outcome, in the Query API's terms (the SMTP layer maps them to its replies). */
+enum send_error {
+    SEND_OK = 0,
+    SEND_REJECTED,  /* MessageRejected */
+    SEND_THROTTLED, /* Throttling */
+    SEND_INVALID,   /* InvalidParameterValue */
+    SEND_INTERNAL,  /* InternalFailure */
+};
+
+struct send_result {
+    enum send_error error;
+    char message[1024]; /* the error's text */
+    char message_id[80];
+};
+
+/* Who sends: the caller's own store connection (identity reads), account and region. */
+struct send_sender {
+    struct store_conn *conn;
+    const struct store_account *account;
+    const char *region;
+    const struct store_account_region *limits;
+};
+
+/* SendEmail's parameters (spec 10 §1.3). Addresses as given (they may carry display
+ * names); charsets NULL for UTF-8. */
+struct send_formatted {
+    const char *source;
+    const char *return_path;
+    const char *const *to, *const *cc, *const *bcc, *const *reply_to;
+    int to_count, cc_count, bcc_count, reply_to_count;
+    const char *subject, *subject_charset;
+    const char *text, *text_charset;
+    const char *html, *html_charset;
+};
+
+/* SendRawEmail's (spec 10 §1.4) and SMTP's: the message bytes, an optional Source and
+ * optional envelope recipients (else To, Cc and Bcc). */
+struct send_raw {
+    const char *data;
+    size_t len;
+    const char *source;
+    const char *const *destinations;
+    int destination_count;
+};
+
+typedef void (*send_done_fn)(const struct send_result *res, void *arg);
+
+struct send_shared *send_shared_new(const struct sesame_config *cfg, struct store *store);
+void send_shared_free(struct send_shared *sh);
+
+/* Accepts or refuses. done is called exactly once: at once for a refusal, on base's
+ * thread after the commit for an acceptance. */
+void send_formatted(struct send_shared *sh, const struct send_sender *who,
+                    const struct send_formatted *f, struct event_base *base, send_done_fn done,
+                    void *arg);
+void send_raw(struct send_shared *sh, const struct send_sender *who, const struct send_raw *r,
+              struct event_base *base, send_done_fn done, void *arg);
+
+/* True for addresses of the mailbox simulator (spec 20 §9), case-insensitive. */
+bool send_is_simulator(const char *address);
+
+#endif
