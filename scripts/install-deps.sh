@@ -12,7 +12,7 @@ packages=(
   # runtime tools
   openssl sqlite3 ca-certificates
   # test clients and peers
-  python3 python3-pytest python3-boto3 python3-dnslib python3-aiosmtpd awscli
+  python3 python3-pytest python3-boto3 python3-dnslib python3-aiosmtpd python3-dkim awscli
   swaks curl wrk
 )
 

@@ -1,5 +1,6 @@
 /* GetSendQuota and GetSendStatistics (spec 20 §6, §7.7): per account per region. */
 #include "api/api_internal.h"
+#include "send/send.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,8 +21,11 @@ static void xml_double(struct buf *b, const char *name, double v)
 void action_get_send_quota(struct api_call *call)
 {
     struct store_account_region limits;
-    double sent = 0;
-    if (api_cache_quota(call->t, call->account.id, call->region, &limits, &sent) != STORE_OK)
+    if (api_cache_limits(call->t, call->account.id, call->region, &limits) != STORE_OK)
+        return api_reply_error(call, "InternalFailure", "The quota could not be read.");
+    struct send_sender who = {call->t->conn, &call->account, call->region, &limits};
+    double sent = send_sent_last_24h(call->t->sh->send, &who);
+    if (sent < 0)
         return api_reply_error(call, "InternalFailure", "The quota could not be read.");
     api_reply_begin(call);
     buf_puts(&call->out, "<GetSendQuotaResult>");

@@ -113,14 +113,12 @@ static bool tags_valid(struct api_call *call)
 
 struct send_params {
     struct store_account_region limits;
-    double sent;
     struct send_sender who;
 };
 
 static bool send_sender_init(struct api_call *call, struct send_params *p)
 {
-    if (api_cache_quota(call->t, call->account.id, call->region, &p->limits, &p->sent) !=
-        STORE_OK) {
+    if (api_cache_limits(call->t, call->account.id, call->region, &p->limits) != STORE_OK) {
         api_reply_error(call, "InternalFailure", "The account's limits could not be read.");
         return false;
     }

@@ -102,9 +102,8 @@ void api_cache_free(struct api_cache *c);
 /* The access key and its account: STORE_OK, STORE_NOT_FOUND or STORE_ERROR. */
 int api_cache_key(struct api_thread *t, const char *key_id, struct store_key *key,
                   struct store_account *account);
-/* An account's limits in a region (the sandbox defaults when none are stored) and the
- * recipients sent in the last 24 hours. */
-int api_cache_quota(struct api_thread *t, const char *account_id, const char *region,
-                    struct store_account_region *limits, double *sent_24h);
+/* An account's limits in a region (the sandbox defaults when none are stored). */
+int api_cache_limits(struct api_thread *t, const char *account_id, const char *region,
+                     struct store_account_region *limits);
 
 #endif

@@ -1,5 +1,5 @@
 /* A per-thread cache of what every request reads: the access key with its account, and an
- * account's limits and 24-hour count in a region. Entries live api.cache_ttl, so a key
+ * account's limits in a region. Entries live api.cache_ttl, so a key
  * revoked or an account changed by the admin command takes effect within that time,
  * while a busy thread does no store reads at all for them. No locks: one per thread. */
 #include "api/api_internal.h"
@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define CACHE_SLOTS 512 /* power of two */
-#define DAY_MS (24LL * 3600 * 1000)
 
 struct cache_key_entry {
     bool used;
@@ -22,7 +21,6 @@ struct cache_quota_entry {
     bool used;
     int64_t loaded_us;
     struct store_account_region limits;
-    double sent_24h;
 };
 
 struct api_cache {
@@ -81,8 +79,8 @@ int api_cache_key(struct api_thread *t, const char *key_id, struct store_key *ke
     return e->status;
 }
 
-int api_cache_quota(struct api_thread *t, const char *account_id, const char *region,
-                    struct store_account_region *limits, double *sent_24h)
+int api_cache_limits(struct api_thread *t, const char *account_id, const char *region,
+                     struct store_account_region *limits)
 {
     struct cache_quota_entry *e = &t->cache->quotas[cache_hash(account_id, region)];
     if (!fresh(t->cache, e->used, e->loaded_us) || strcmp(e->limits.account_id, account_id) ||
@@ -97,15 +95,11 @@ int api_cache_quota(struct api_thread *t, const char *account_id, const char *re
         } else if (rc != STORE_OK) {
             return STORE_ERROR;
         }
-        if (store_sent_sum(t->conn, account_id, region, core_now_ms() - DAY_MS, &e->sent_24h) !=
-            STORE_OK)
-            return STORE_ERROR;
         core_strlcpy(e->limits.account_id, account_id, sizeof e->limits.account_id);
         core_strlcpy(e->limits.region, region, sizeof e->limits.region);
         e->used = true;
         e->loaded_us = core_monotonic_us();
     }
     *limits = e->limits;
-    *sent_24h = e->sent_24h;
     return STORE_OK;
 }

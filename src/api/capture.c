@@ -3,11 +3,13 @@
  * them (all, or one id). Loopback listeners answer without credentials; elsewhere the
  * admin token is required as a bearer token. */
 #include "api/api_internal.h"
+#include "mail/mail.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <sys/queue.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,12 +50,51 @@ static bool capture_authorized(struct api_thread *t, struct evhttp_request *req,
 struct capture_list {
     struct evbuffer *body;
     int count;
+    const char *email; /* filter: the entry's Source as given, or its bare address */
 };
 
-static void capture_emit(const char *meta, void *ctx)
+static bool capture_matches(json_t *m, const char *email)
+{
+    const char *source = json_string_value(json_object_get(m, "Source"));
+    char bare[400];
+    if (!email)
+        return true;
+    if (!source)
+        return false;
+    return !strcmp(source, email) ||
+           (mail_mailbox_address(source, bare, sizeof bare) && !strcmp(bare, email));
+}
+
+/* Raw messages are stored once, as their bytes; their RawData is added here, as text, or
+ * as base64 when the bytes are not UTF-8 (8-bit content). */
+static void capture_emit(const char *meta, const char *data, size_t data_len, void *ctx)
 {
     struct capture_list *l = ctx;
-    evbuffer_add_printf(l->body, "%s%s", l->count++ ? "," : "", meta);
+    json_t *m = json_loads(meta, 0, NULL);
+    if (!m)
+        return;
+    if (!capture_matches(m, l->email)) {
+        json_decref(m);
+        return;
+    }
+    if (json_is_true(json_object_get(m, "Raw"))) {
+        json_object_del(m, "Raw");
+        json_t *raw = json_stringn(data, data_len);
+        if (!raw) {
+            char *b64 = malloc(data_len / 3 * 4 + 5);
+            if (!b64)
+                abort();
+            core_base64_encode((const unsigned char *)data, data_len, b64);
+            raw = json_string(b64);
+            json_object_set_new(m, "RawDataEncoding", json_string("base64"));
+            free(b64);
+        }
+        json_object_set_new(m, "RawData", raw);
+    }
+    char *text = json_dumps(m, JSON_COMPACT);
+    evbuffer_add_printf(l->body, "%s%s", l->count++ ? "," : "", text);
+    free(text);
+    json_decref(m);
 }
 
 static int capture_clear_write(struct store_conn *c, void *ctx)
@@ -95,9 +136,9 @@ void api_capture_handle(struct api_thread *t, struct evhttp_request *req, const 
         core_strlcpy(cc->id, id ? id : "", sizeof cc->id);
         store_submit(t->sh->store, t->base, capture_clear_write, capture_clear_done, cc);
     } else if (cmd == EVHTTP_REQ_GET) {
-        struct capture_list l = {evbuffer_new(), 0};
+        struct capture_list l = {evbuffer_new(), 0, email};
         evbuffer_add_printf(l.body, "{\"messages\":[");
-        int rc = store_capture_list(t->conn, id, email, capture_emit, &l);
+        int rc = store_capture_list(t->conn, id, capture_emit, &l);
         evbuffer_add_printf(l.body, "]}");
         if (rc == STORE_OK)
             capture_send(req, 200, "OK", l.body);

@@ -1,16 +1,13 @@
-/* Addresses (RFC 5322 §3.4) through GMime's parser, made strict: GMime skips an address
- * it cannot parse and goes on, so its warning callback is what tells Sesame that a
- * header held one. Options are made per call because the callback's flag belongs to
- * one parse, and several I/O threads parse at once. */
+/* Addresses (RFC 5322 §3.4): syntax.c decides whether a value is valid, GMime extracts
+ * the mailboxes (decoding display names, flattening groups). GMime skips an address it
+ * cannot parse and goes on, so its warning callback is a second check that nothing was
+ * skipped. Options are made per call because the callback's flag belongs to one parse,
+ * and several I/O threads parse at once. */
 #include "mail/mail_internal.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* GMime parses groups inside groups recursively, so a header of "a:b:c:..." would take
- * the stack as deep as the attacker likes; RFC 5322 allows no nesting at all. */
-#define MAIL_MAX_GROUP_DEPTH 8
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -24,73 +21,6 @@ void mail_gmime_init(void)
     pthread_once(&gmime_once, gmime_init_once);
 }
 
-/* Index past the quoted string, comment or domain literal opened at s[i], or 0 when it
- * is never closed. Comments nest (RFC 5322 §3.2.2); a counter, not recursion. */
-static size_t skip_enclosed(const char *s, size_t i)
-{
-    char open = s[i], close = open == '"' ? '"' : open == '(' ? ')' : ']';
-    int depth = 1;
-    for (i++; s[i]; i++) {
-        if (s[i] == '\\') { /* a quoted-pair: the next character is literal */
-            if (!s[++i])
-                return 0;
-            continue;
-        }
-        if (s[i] == close && --depth == 0)
-            return i + 1;
-        if (open == '(' && s[i] == '(')
-            depth++;
-    }
-    return 0;
-}
-
-/* Index past the angle-addr opened at s[i], or 0 when it is not closed or nests. */
-static size_t skip_angle(const char *s, size_t i)
-{
-    for (i++; s[i] && s[i] != '>'; i++) {
-        if (s[i] == '<')
-            return 0;
-        if (strchr("\"([", s[i])) {
-            size_t j = skip_enclosed(s, i);
-            if (!j)
-                return 0;
-            i = j - 1;
-        }
-    }
-    return s[i] ? i + 1 : 0;
-}
-
-/* A pass before GMime sees the value. It refuses what strict parsing refuses anyway but
- * reaches through paths that leak memory in GMime 3.2.13 (Debian 12; fixed in 3.2.15):
- * a '>' with no '<', and an unquoted "x@y <z@w>". It also refuses unclosed quotes,
- * comments and brackets, and groups nested past MAIL_MAX_GROUP_DEPTH. */
-static bool screen(const char *s)
-{
-    int groups = 0;
-    bool bare_at = false; /* an '@' outside any angle-addr in this address */
-    for (size_t i = 0; s[i];) {
-        size_t next = i + 1;
-        if (s[i] == '"' || s[i] == '(' || s[i] == '[')
-            next = skip_enclosed(s, i);
-        else if (s[i] == '<')
-            next = bare_at ? 0 : skip_angle(s, i);
-        else if (s[i] == '>')
-            return false;
-        else if (s[i] == '@')
-            bare_at = true;
-        else if (s[i] == ',' || s[i] == ';' || s[i] == ':')
-            bare_at = false;
-        if (s[i] == ':' && ++groups > MAIL_MAX_GROUP_DEPTH)
-            return false;
-        if (s[i] == ';' && groups > 0)
-            groups--;
-        if (next == 0)
-            return false;
-        i = next;
-    }
-    return true;
-}
-
 static void on_warning(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer data)
 {
     (void)offset;
@@ -101,7 +31,7 @@ static void on_warning(gint64 offset, GMimeParserWarning code, const gchar *item
 
 const char *mail_mailbox_addr(InternetAddress *ia)
 {
-    /* The IDN form keeps an ASCII domain as written and turns a UTF-8 one into A-labels. */
+    /* GMime turns an A-label domain (xn--) into Unicode; the IDN form gives it back. */
     return internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(ia));
 }
 
@@ -134,8 +64,8 @@ static bool list_valid(InternetAddressList *list)
 
 InternetAddressList *mail_address_list_parse(const char *value)
 {
-    if (!screen(value))
-        return NULL;
+    if (!mail_address_list_syntax(value))
+        return NULL; /* GMime never sees an invalid value (syntax.c says why) */
     mail_gmime_init();
     bool bad = false;
     GMimeParserOptions *opts = g_mime_parser_options_new();
@@ -171,8 +101,8 @@ void mail_address_list_flatten(InternetAddressList *list, char ***out, int *coun
     for (int i = 0; i < internet_address_list_length(list); i++) {
         InternetAddress *ia = internet_address_list_get_address(list, i);
         if (INTERNET_ADDRESS_IS_GROUP(ia))
-            mail_address_list_flatten(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)),
-                                      out, count);
+            mail_address_list_flatten(
+                internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), out, count);
         else
             push(out, count, mail_mailbox_addr(ia));
     }
@@ -185,7 +115,8 @@ bool mail_mailbox_address(const char *mailbox, char *out, size_t outlen)
         return false;
     InternetAddress *ia =
         internet_address_list_length(list) == 1 ? internet_address_list_get_address(list, 0) : NULL;
-    bool ok = ia && INTERNET_ADDRESS_IS_MAILBOX(ia) && core_strlcpy(out, mail_mailbox_addr(ia), outlen);
+    bool ok =
+        ia && INTERNET_ADDRESS_IS_MAILBOX(ia) && core_strlcpy(out, mail_mailbox_addr(ia), outlen);
     g_object_unref(list);
     return ok;
 }

@@ -6,6 +6,7 @@
 #include "mail/mail_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static enum mail_status refuse(enum mail_status st, const char *what, const char *value, char *err,
@@ -135,9 +136,21 @@ static GMimeObject *text_part(const char *subtype, const char *text, const char 
     /* 8-bit content or a line over 998 octets makes GMime choose QP or base64. */
     GMimeContentEncoding enc =
         g_mime_part_get_best_content_encoding(GMIME_PART(part), GMIME_ENCODING_CONSTRAINT_7BIT);
-    g_mime_part_set_content_encoding(
-        GMIME_PART(part), enc == GMIME_CONTENT_ENCODING_DEFAULT ? GMIME_CONTENT_ENCODING_7BIT : enc);
+    g_mime_part_set_content_encoding(GMIME_PART(part), enc == GMIME_CONTENT_ENCODING_DEFAULT
+                                                           ? GMIME_CONTENT_ENCODING_7BIT
+                                                           : enc);
     return GMIME_OBJECT(part);
+}
+
+/* GMime would open /dev/urandom for every boundary; the process has a generator. */
+static void set_boundary(GMimeMultipart *mp)
+{
+    unsigned char rnd[16];
+    char boundary[48] = "=_";
+    if (core_random_bytes(rnd, sizeof rnd) != 0)
+        abort(); /* no entropy: continuing would make guessable boundaries */
+    core_hex_encode(rnd, sizeof rnd, boundary + 2);
+    g_mime_multipart_set_boundary(mp, boundary);
 }
 
 static GMimeObject *body(const struct mail_formatted *f)
@@ -147,6 +160,7 @@ static GMimeObject *body(const struct mail_formatted *f)
     if (!f->text)
         return text_part("html", f->html, f->html_charset);
     GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
+    set_boundary(alt);
     GMimeObject *text = text_part("plain", f->text, f->text_charset);
     GMimeObject *html = text_part("html", f->html, f->html_charset);
     g_mime_multipart_add(alt, text); /* plain first: clients show the last they can */

@@ -153,6 +153,33 @@ static void walk(GMimeObject *obj, struct mail_inspection *in)
     }
 }
 
+/* GMime stops nesting at 1024 levels and keeps anything deeper as opaque content, where
+ * a blocked attachment would go unseen: such a message is refused. */
+static void on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar *item,
+                              gpointer data)
+{
+    (void)offset;
+    (void)item;
+    if (code == GMIME_CRIT_NESTING_OVERFLOW)
+        *(bool *)data = true;
+}
+
+static GMimeMessage *parse_copy(const char *msg, size_t len, bool *too_deep)
+{
+    GByteArray *copy = g_byte_array_sized_new((guint)len);
+    g_byte_array_append(copy, (const guint8 *)msg, (guint)len);
+    mail_gmime_defuse((char *)copy->data, copy->len);
+    GMimeStream *stream = g_mime_stream_mem_new_with_byte_array(copy); /* owns copy */
+    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    GMimeParserOptions *opts = g_mime_parser_options_new();
+    g_mime_parser_options_set_warning_callback(opts, on_parser_warning, too_deep);
+    GMimeMessage *m = g_mime_parser_construct_message(parser, opts);
+    g_mime_parser_options_free(opts);
+    g_object_unref(parser);
+    g_object_unref(stream);
+    return m;
+}
+
 static enum mail_status inspect_mime(const char *msg, size_t len, struct mail_inspection *in,
                                      char *err, size_t errlen)
 {
@@ -161,16 +188,14 @@ static enum mail_status inspect_mime(const char *msg, size_t len, struct mail_in
         return MAIL_BAD_HEADER;
     }
     mail_gmime_init();
-    GByteArray *copy = g_byte_array_sized_new((guint)len);
-    g_byte_array_append(copy, (const guint8 *)msg, (guint)len);
-    mail_gmime_defuse((char *)copy->data, copy->len);
-    GMimeStream *stream = g_mime_stream_mem_new_with_byte_array(copy); /* owns copy */
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-    GMimeMessage *m = g_mime_parser_construct_message(parser, NULL);
-    g_object_unref(parser);
-    g_object_unref(stream);
-    if (!m) {
-        snprintf(err, errlen, "The message does not parse.");
+    bool too_deep = false;
+    GMimeMessage *m = parse_copy(msg, len, &too_deep);
+    if (!m || too_deep) {
+        snprintf(err, errlen,
+                 m ? "The MIME structure of the message is nested too deeply."
+                   : "The message does not parse.");
+        if (m)
+            g_object_unref(m);
         return MAIL_BAD_HEADER;
     }
     if (g_mime_message_get_mime_part(m))
@@ -179,8 +204,8 @@ static enum mail_status inspect_mime(const char *msg, size_t len, struct mail_in
     return MAIL_OK;
 }
 
-enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspection *out,
-                              char *err, size_t errlen)
+enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspection *out, char *err,
+                              size_t errlen)
 {
     char scratch[1];
     if (!err || !errlen)

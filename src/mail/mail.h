@@ -46,8 +46,8 @@ struct mail_inspection {
     size_t header_len;            /* bytes of the header section, through the blank line */
 };
 
-enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspection *out,
-                              char *err, size_t errlen);
+enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspection *out, char *err,
+                              size_t errlen);
 void mail_inspection_free(struct mail_inspection *in);
 
 /* True when the file name's last extension (case-insensitive) is on the list of

@@ -35,7 +35,11 @@ char *mail_field_unfold(const struct mail_field *f);
 /* RFC 5322 date-time in UTC, e.g. "Tue, 01 Dec 2026 21:50:10 +0000". out: 32 bytes. */
 void mail_date_format(int64_t ms, char *out, size_t outlen);
 
-/* ---- GMime (address.c) ---- */
+/* ---- addresses (syntax.c, address.c) ---- */
+
+/* Whether value is a valid address-list (RFC 5322 §3.4, see syntax.c for the details);
+ * an empty value is not. */
+bool mail_address_list_syntax(const char *value);
 
 /* g_mime_init, once per process, from any thread. */
 void mail_gmime_init(void);
@@ -49,7 +53,8 @@ void mail_address_list_flatten(InternetAddressList *list, char ***out, int *coun
 
 /* ---- GMime 3.2.13 defects (gmime_quirks.c) ---- */
 
-/* Rewrites, in place, what would make GMime leak in the copy of a message it parses. */
+/* In the copy of a message GMime parses for inspection: hides the address fields from
+ * GMime's address parser, which leaks and can overflow the stack (see gmime_quirks.c). */
 void mail_gmime_defuse(char *msg, size_t len);
 
 #endif

@@ -11,9 +11,9 @@
 
 static enum mail_status refuse(enum mail_status st, size_t line, char *err, size_t errlen)
 {
-    const char *what = st == MAIL_NUL         ? "contains a NUL octet"
-                       : st == MAIL_BARE_CR   ? "contains a CR not followed by LF"
-                                              : "is longer than 998 octets";
+    const char *what = st == MAIL_NUL       ? "contains a NUL octet"
+                       : st == MAIL_BARE_CR ? "contains a CR not followed by LF"
+                                            : "is longer than 998 octets";
     if (err && errlen)
         snprintf(err, errlen, "Line %zu of the message %s.", line, what);
     return st;

@@ -28,6 +28,7 @@ struct send_job {
     char identity[STORE_IDENTITY_LEN]; /* governs the From */
     struct buf unverified;             /* identities that failed the check, comma-joined */
     json_t *meta;
+    bool raw; /* SendRawEmail or SMTP: the size was checked on the bytes as sent */
     send_done_fn done;
     void *arg;
 };
@@ -250,7 +251,8 @@ static void send_write_done(int status, void *ctx)
 static void job_commit(struct send_job *j, struct event_base *base)
 {
     int64_t max = j->sh->cfg.max_message_bytes;
-    if ((int64_t)j->message.len > max)
+    /* Raw messages were measured as sent (DECISIONS 14), before Sesame's own headers. */
+    if (!j->raw && (int64_t)j->message.len > max)
         return job_refuse(j, SEND_REJECTED, "Message length is more than %lld bytes long: '%zu'.",
                           (long long)max, j->message.len);
     char msg[256];
@@ -460,6 +462,7 @@ void send_raw(struct send_shared *sh, const struct send_sender *who, const struc
               struct event_base *base, send_done_fn done, void *arg)
 {
     struct send_job *j = job_new(sh, who, done, arg);
+    j->raw = true;
     if (j->account.suspended)
         return job_refuse(j, SEND_REJECTED, "Customer is suspended");
     struct buf canonical;
@@ -475,21 +478,16 @@ void send_raw(struct send_shared *sh, const struct send_sender *who, const struc
         if (!ok)
             job_refuse(j, SEND_REJECTED, "The message's header section could not be rewritten.");
     }
+    if (ok) {
+        /* The bytes are stored once; the capture endpoint adds them as RawData. */
+        j->meta = json_object();
+        json_object_set_new(j->meta, "Raw", json_true());
+        const char *shown = r->source ? r->source : in.from_count ? in.from[0] : j->source;
+        json_object_set_new(j->meta, "Source", json_string(shown));
+    }
     mail_inspection_free(&in);
     buf_free(&canonical);
     if (!ok)
         return;
-    j->meta = json_object();
-    json_t *raw = json_stringn(j->message.data, j->message.len);
-    if (!raw) { /* 8-bit content that is not UTF-8: JSON cannot hold it as text */
-        char *b64 = malloc(j->message.len / 3 * 4 + 5);
-        if (!b64)
-            abort();
-        core_base64_encode((const unsigned char *)j->message.data, j->message.len, b64);
-        raw = json_string(b64);
-        json_object_set_new(j->meta, "RawDataEncoding", json_string("base64"));
-        free(b64);
-    }
-    json_object_set_new(j->meta, "RawData", raw);
     job_commit(j, base);
 }

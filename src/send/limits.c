@@ -131,3 +131,12 @@ void send_limits_free(struct send_shared *sh)
         sh->windows = next;
     }
 }
+
+double send_sent_last_24h(struct send_shared *sh, const struct send_sender *who)
+{
+    pthread_mutex_lock(&sh->lock);
+    struct send_window *w = window_get(sh, who);
+    double sent = w ? window_sum(w, core_now_ms()) : -1;
+    pthread_mutex_unlock(&sh->lock);
+    return sent;
+}

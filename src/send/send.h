@@ -72,6 +72,10 @@ void send_formatted(struct send_shared *sh, const struct send_sender *who,
 void send_raw(struct send_shared *sh, const struct send_sender *who, const struct send_raw *r,
               struct event_base *base, send_done_fn done, void *arg);
 
+/* Recipients sent in the last 24 hours (GetSendQuota's SentLast24Hours): the same count
+ * the quota check uses, so it is exact the moment a send is answered. -1 on a store error. */
+double send_sent_last_24h(struct send_shared *sh, const struct send_sender *who);
+
 /* True for addresses of the mailbox simulator (spec 20 §9), case-insensitive. */
 bool send_is_simulator(const char *address);
 

@@ -398,10 +398,9 @@ int store_message_insert(struct store_conn *c, const struct store_message *m,
 {
     return c->be->message_insert(c, m, recipients, recipient_count);
 }
-int store_capture_list(struct store_conn *c, const char *id, const char *source,
-                       store_capture_cb cb, void *ctx)
+int store_capture_list(struct store_conn *c, const char *id, store_capture_cb cb, void *ctx)
 {
-    return c->be->capture_list(c, id, source, cb, ctx);
+    return c->be->capture_list(c, id, cb, ctx);
 }
 int store_capture_clear(struct store_conn *c, const char *id)
 {

@@ -187,10 +187,10 @@ int store_sent_list(struct store_conn *c, const char *account_id, const char *re
 /* The message and one row per envelope recipient, in the caller's transaction. */
 int store_message_insert(struct store_conn *c, const struct store_message *m,
                          const char *const *recipients, int recipient_count);
-/* Captured messages' meta JSON, oldest first; id and source filter when not NULL. */
-typedef void (*store_capture_cb)(const char *meta, void *ctx);
-int store_capture_list(struct store_conn *c, const char *id, const char *source,
-                       store_capture_cb cb, void *ctx);
+/* Captured messages, oldest first: the meta JSON and the stored bytes; all, or the one
+ * with id. */
+typedef void (*store_capture_cb)(const char *meta, const char *data, size_t data_len, void *ctx);
+int store_capture_list(struct store_conn *c, const char *id, store_capture_cb cb, void *ctx);
 /* Forgets captured messages (all, or the one with id). */
 int store_capture_clear(struct store_conn *c, const char *id);
 

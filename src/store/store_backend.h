@@ -60,8 +60,7 @@ struct store_backend {
                      int64_t since_ms, store_sent_cb cb, void *ctx);
     int (*message_insert)(struct store_conn *c, const struct store_message *m,
                           const char *const *recipients, int recipient_count);
-    int (*capture_list)(struct store_conn *c, const char *id, const char *source,
-                        store_capture_cb cb, void *ctx);
+    int (*capture_list)(struct store_conn *c, const char *id, store_capture_cb cb, void *ctx);
     int (*capture_clear)(struct store_conn *c, const char *id);
 };
 

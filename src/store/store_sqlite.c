@@ -133,8 +133,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                      " region=? AND minute_ms >= ?",
     [ST_MESSAGE_INSERT] = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)",
     [ST_RECIPIENT_INSERT] = "INSERT INTO recipients VALUES (?,?,?,?)",
-    [ST_CAPTURE_LIST] = "SELECT meta FROM messages WHERE captured=1 AND (?1 IS NULL OR id=?1) AND"
-                        " (?2 IS NULL OR source=?2) ORDER BY created_ms, id",
+    [ST_CAPTURE_LIST] = "SELECT meta, data FROM messages WHERE captured=1 AND (?1 IS NULL OR id=?1)"
+                        " ORDER BY created_ms, id",
     [ST_CAPTURE_CLEAR_ALL] = "DELETE FROM messages WHERE captured=1",
     [ST_CAPTURE_CLEAR_ONE] = "DELETE FROM messages WHERE captured=1 AND id=?",
     [ST_CAPTURE_RECIPIENTS_CLEAR] = "DELETE FROM recipients WHERE message_id NOT IN"
@@ -738,30 +738,36 @@ struct capture_emit {
     void *ctx;
 };
 
-static void read_text0(sqlite3_stmt *st, void *out)
+struct capture_row {
+    const char *meta, *data;
+    size_t data_len;
+};
+
+static void read_capture(sqlite3_stmt *st, void *out)
 {
-    *(const char **)out = (const char *)sqlite3_column_text(st, 0);
+    struct capture_row *r = out;
+    r->meta = (const char *)sqlite3_column_text(st, 0);
+    r->data = sqlite3_column_blob(st, 1);
+    r->data_len = (size_t)sqlite3_column_bytes(st, 1);
 }
 
 static void emit_capture(const void *rec, void *ctx)
 {
+    const struct capture_row *r = rec;
     struct capture_emit *e = ctx;
-    e->cb(*(const char *const *)rec, e->ctx);
+    e->cb(r->meta, r->data, r->data_len, e->ctx);
 }
 
-static int sqlite_capture_list(struct store_conn *c, const char *id, const char *source,
-                               store_capture_cb cb, void *ctx)
+static int sqlite_capture_list(struct store_conn *c, const char *id, store_capture_cb cb, void *ctx)
 {
     sqlite3_stmt *st = sqlite_stmt(c, ST_CAPTURE_LIST);
     if (!st)
         return STORE_ERROR;
     if (id)
         sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    if (source)
-        sqlite3_bind_text(st, 2, source, -1, SQLITE_TRANSIENT);
-    const char *meta;
+    struct capture_row row;
     struct capture_emit e = {cb, ctx};
-    return sqlite_rows(c, st, read_text0, &meta, emit_capture, &e);
+    return sqlite_rows(c, st, read_capture, &row, emit_capture, &e);
 }
 
 static int sqlite_capture_clear(struct store_conn *c, const char *id)
