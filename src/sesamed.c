@@ -75,6 +75,7 @@ static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
 static void *io_thread_main(void *arg)
 {
     struct io_thread *t = arg;
+    pthread_setname_np(pthread_self(), "sesamed-io");
     event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }

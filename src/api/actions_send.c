@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LIST 1000 /* members collected per list; the pipeline enforces the real limit */
 #define MAX_TAGS 50
 
 static const char *send_error_code(enum send_error e)
@@ -126,9 +125,11 @@ static bool send_sender_init(struct api_call *call, struct send_params *p)
     return true;
 }
 
+/* One list parameter, at most max_recipients + 1 members: one more than allowed is
+ * enough for the pipeline to refuse with SES's message. */
 static bool collect(struct api_call *call, const char *prefix, const char **out, int *count)
 {
-    *count = query_list(&call->params, prefix, out, MAX_LIST);
+    *count = query_list(&call->params, prefix, out, call->t->sh->cfg.max_recipients + 1);
     if (*count >= 0)
         return true;
     api_reply_error(call, "MessageRejected", "Recipient count exceeds %d.",
@@ -155,10 +156,11 @@ void action_send_email(struct api_call *call)
     f.subject_charset = query_get(&call->params, "Message.Subject.Charset");
     f.text_charset = query_get(&call->params, "Message.Body.Text.Charset");
     f.html_charset = query_get(&call->params, "Message.Body.Html.Charset");
-    const char **to = calloc(4 * MAX_LIST, sizeof *to);
+    size_t max = (size_t)call->t->sh->cfg.max_recipients + 1;
+    const char **to = malloc(4 * max * sizeof *to);
     if (!to)
         abort();
-    const char **cc = to + MAX_LIST, **bcc = cc + MAX_LIST, **reply = bcc + MAX_LIST;
+    const char **cc = to + max, **bcc = cc + max, **reply = bcc + max;
     struct send_params p;
     if (collect(call, "Destination.ToAddresses", to, &f.to_count) &&
         collect(call, "Destination.CcAddresses", cc, &f.cc_count) &&
@@ -203,7 +205,7 @@ void action_send_raw_email(struct api_call *call)
     if (!raw)
         return api_reply_error(call, "InvalidParameterValue",
                                "RawMessage.Data is not valid base64.");
-    const char **dest = calloc(MAX_LIST, sizeof *dest);
+    const char **dest = malloc(((size_t)call->t->sh->cfg.max_recipients + 1) * sizeof *dest);
     if (!dest)
         abort();
     struct send_params p;

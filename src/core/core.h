@@ -44,6 +44,8 @@ void buf_append(struct buf *b, const void *data, size_t len);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *buf_cstr(struct buf *b); /* NUL-terminated view of the contents */
+/* Appends s (UTF-8; NULL writes null) as a quoted JSON string. */
+void buf_json_string(struct buf *b, const char *s);
 
 /* ---- encodings ---- */
 size_t core_base64_encode(const unsigned char *in, size_t len,

@@ -143,6 +143,35 @@ const char *buf_cstr(struct buf *b)
     return b->data;
 }
 
+void buf_json_string(struct buf *b, const char *s)
+{
+    if (!s) {
+        buf_puts(b, "null");
+        return;
+    }
+    buf_append(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(b, run, (size_t)(p - run));
+        if (c == '"' || c == '\\')
+            buf_printf(b, "\\%c", c);
+        else if (c == '\n')
+            buf_puts(b, "\\n");
+        else if (c == '\r')
+            buf_puts(b, "\\r");
+        else if (c == '\t')
+            buf_puts(b, "\\t");
+        else
+            buf_printf(b, "\\u%04x", c);
+        run = p + 1;
+    }
+    buf_puts(b, run);
+    buf_append(b, "\"", 1);
+}
+
 size_t core_base64_encode(const unsigned char *in, size_t len, char *out)
 {
     return (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);

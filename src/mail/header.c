@@ -157,6 +157,8 @@ enum mail_status mail_rewrite(const char *msg, size_t len, const struct mail_rew
         st = check_value("From", rw->add_from);
     if (st != MAIL_OK)
         return st;
+    if (!msg)
+        msg = ""; /* an empty buffer may have no storage yet */
     size_t start_len = out->len, copied = 0;
     char date[32];
     mail_date_format(rw->date_ms, date, sizeof date);

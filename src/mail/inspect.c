@@ -211,6 +211,8 @@ enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspectio
     if (!err || !errlen)
         err = scratch, errlen = sizeof scratch;
     memset(out, 0, sizeof *out);
+    if (!msg)
+        msg = ""; /* an empty buffer may have no storage yet */
     enum mail_status st = inspect_header(msg, len, out, err, errlen);
     if (st == MAIL_OK)
         st = inspect_mime(msg, len, out, err, errlen);

@@ -35,7 +35,7 @@ enum mail_status mail_normalize(const char *raw, size_t len, struct buf *out, ch
                                 size_t errlen)
 {
     size_t start_len = out->len, pos = 0, line = 1;
-    while (pos < len) {
+    while (raw && pos < len) {
         const char *lf = memchr(raw + pos, '\n', len - pos);
         size_t end = lf ? (size_t)(lf - raw) : len;
         size_t content_end = (lf && end > pos && raw[end - 1] == '\r') ? end - 1 : end;

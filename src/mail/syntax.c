@@ -53,8 +53,8 @@ static bool quoted_string(const char **p, bool utf8)
     for (; *s && *s != '"'; s++) {
         if (*s == '\\' && s[1])
             s++;
-        if ((unsigned char)*s >= 0x80 && !utf8)
-            return false;
+        if (!utf8 && (*s < ' ' || *s > '~'))
+            return false; /* a quoted local part: printable ASCII */
     }
     if (*s != '"')
         return false;

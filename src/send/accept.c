@@ -4,7 +4,6 @@
 #include "mail/mail.h"
 #include "send/send_internal.h"
 
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +26,8 @@ struct send_job {
     char source[ADDR_LEN];             /* where feedback goes */
     char identity[STORE_IDENTITY_LEN]; /* governs the From */
     struct buf unverified;             /* identities that failed the check, comma-joined */
-    json_t *meta;
-    bool raw; /* SendRawEmail or SMTP: the size was checked on the bytes as sent */
+    struct buf meta; /* members of the capture entry's JSON object, comma-joined */
+    bool raw;        /* SendRawEmail or SMTP: the size was checked on the bytes as sent */
     send_done_fn done;
     void *arg;
 };
@@ -68,6 +67,7 @@ static struct send_job *job_new(struct send_shared *sh, const struct send_sender
     core_message_id(j->now_ms, j->res.message_id, sizeof j->res.message_id);
     buf_init(&j->message);
     buf_init(&j->unverified);
+    buf_init(&j->meta);
     j->done = done;
     j->arg = arg;
     return j;
@@ -78,8 +78,7 @@ static void job_free(struct send_job *j)
     buf_free(&j->message);
     buf_free(&j->unverified);
     free(j->recipients);
-    if (j->meta)
-        json_decref(j->meta);
+    buf_free(&j->meta);
     free(j);
 }
 
@@ -142,7 +141,7 @@ static bool job_add_recipient(struct send_job *j, const char *bare)
         return false;
     }
     if (!j->recipients)
-        j->recipients = calloc((size_t)max, ADDR_LEN);
+        j->recipients = malloc((size_t)max * ADDR_LEN);
     if (!j->recipients)
         abort();
     core_strlcpy(j->recipients[j->recipient_count++], bare, ADDR_LEN);
@@ -201,16 +200,31 @@ static bool job_verified(struct send_job *j)
 
 /* ---- commit ---- */
 
+/* Adds "name":value to the capture entry (value already JSON). */
+static void meta_member(struct send_job *j, const char *name)
+{
+    buf_printf(&j->meta, "%s\"%s\":", j->meta.len ? "," : "", name);
+}
+
+static void meta_string(struct send_job *j, const char *name, const char *value)
+{
+    meta_member(j, name);
+    buf_json_string(&j->meta, value);
+}
+
+/* The capture entry in LocalStack's shape (SendEmail: Destination, Source, Subject, Body;
+ * raw: Source, and RawData added when listed). */
 static char *capture_meta(struct send_job *j)
 {
     char stamp[32];
     core_iso8601(j->now_ms, stamp, sizeof stamp);
-    json_object_set_new(j->meta, "Id", json_string(j->res.message_id));
-    json_object_set_new(j->meta, "Region", json_string(j->region));
-    json_object_set_new(j->meta, "Timestamp", json_string(stamp));
-    if (!json_object_get(j->meta, "Source"))
-        json_object_set_new(j->meta, "Source", json_string(j->source));
-    return json_dumps(j->meta, JSON_COMPACT);
+    meta_string(j, "Id", j->res.message_id);
+    meta_string(j, "Region", j->region);
+    meta_string(j, "Timestamp", stamp);
+    struct buf out;
+    buf_init(&out);
+    buf_printf(&out, "{%s}", buf_cstr(&j->meta));
+    return out.data;
 }
 
 struct send_write {
@@ -289,21 +303,25 @@ static void message_id_header(struct send_job *j, char *out, size_t outlen)
 
 /* ---- SendEmail ---- */
 
-static bool formatted_recipients(struct send_job *j, const struct send_formatted *f, json_t *dest)
+static bool formatted_recipients(struct send_job *j, const struct send_formatted *f)
 {
     const char *const *lists[3] = {f->to, f->cc, f->bcc};
     const int counts[3] = {f->to_count, f->cc_count, f->bcc_count};
     const char *names[3] = {"ToAddresses", "CcAddresses", "BccAddresses"};
     char bare[ADDR_LEN];
+    meta_member(j, "Destination");
     for (int l = 0; l < 3; l++) {
-        json_t *arr = json_array();
-        json_object_set_new(dest, names[l], arr);
+        buf_printf(&j->meta, "%s\"%s\":[", l ? "," : "{", names[l]);
         for (int i = 0; i < counts[l]; i++) {
             if (!job_address(j, lists[l][i], bare) || !job_add_recipient(j, bare))
                 return false;
-            json_array_append_new(arr, json_string(lists[l][i]));
+            if (i)
+                buf_puts(&j->meta, ",");
+            buf_json_string(&j->meta, lists[l][i]);
         }
+        buf_puts(&j->meta, "]");
     }
+    buf_puts(&j->meta, "}");
     return true;
 }
 
@@ -327,9 +345,7 @@ static bool formatted_check(struct send_job *j, const struct send_formatted *f)
         job_refuse(j, SEND_INVALID, "Header injection: line break in the subject.");
         return false;
     }
-    json_t *dest = json_object();
-    json_object_set_new(j->meta, "Destination", dest);
-    if (!formatted_recipients(j, f, dest))
+    if (!formatted_recipients(j, f))
         return false;
     if (j->recipient_count == 0) {
         job_refuse(j, SEND_REJECTED, "There are no recipients specified");
@@ -345,7 +361,6 @@ void send_formatted(struct send_shared *sh, const struct send_sender *who,
     struct send_job *j = job_new(sh, who, done, arg);
     if (j->account.suspended)
         return job_refuse(j, SEND_REJECTED, "Customer is suspended");
-    j->meta = json_object();
     if (!formatted_check(j, f))
         return;
     char mid[400], err[256];
@@ -369,10 +384,14 @@ void send_formatted(struct send_shared *sh, const struct send_sender *who,
     };
     if (mail_build(&mf, &j->message, err, sizeof err) != MAIL_OK)
         return job_refuse(j, SEND_INVALID, "%s", err);
-    json_object_set_new(j->meta, "Source", json_string(f->source));
-    json_object_set_new(j->meta, "Subject", json_string(f->subject));
-    json_object_set_new(j->meta, "Body",
-                        json_pack("{s:s?,s:s?}", "text_part", f->text, "html_part", f->html));
+    meta_string(j, "Source", f->source);
+    meta_string(j, "Subject", f->subject);
+    meta_member(j, "Body");
+    buf_puts(&j->meta, "{\"text_part\":");
+    buf_json_string(&j->meta, f->text);
+    buf_puts(&j->meta, ",\"html_part\":");
+    buf_json_string(&j->meta, f->html);
+    buf_puts(&j->meta, "}");
     job_commit(j, base);
 }
 
@@ -480,10 +499,8 @@ void send_raw(struct send_shared *sh, const struct send_sender *who, const struc
     }
     if (ok) {
         /* The bytes are stored once; the capture endpoint adds them as RawData. */
-        j->meta = json_object();
-        json_object_set_new(j->meta, "Raw", json_true());
-        const char *shown = r->source ? r->source : in.from_count ? in.from[0] : j->source;
-        json_object_set_new(j->meta, "Source", json_string(shown));
+        buf_puts(&j->meta, "\"Raw\":true");
+        meta_string(j, "Source", r->source ? r->source : in.from_count ? in.from[0] : j->source);
     }
     mail_inspection_free(&in);
     buf_free(&canonical);

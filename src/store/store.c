@@ -166,6 +166,7 @@ static struct store_op *store_writer_take(struct store *s, int max)
 static void *store_writer_main(void *arg)
 {
     struct store *s = arg;
+    pthread_setname_np(pthread_self(), "sesamed-writer");
     struct store_conn *c = store_conn_open(s);
     for (;;) {
         struct store_op *batch = store_writer_take(s, s->cfg.store_batch_max);
@@ -190,6 +191,7 @@ static void *store_writer_main(void *arg)
 static void *store_maintainer_main(void *arg)
 {
     struct store *s = arg;
+    pthread_setname_np(pthread_self(), "sesamed-maint");
     struct store_conn *c = store_conn_open(s);
     pthread_mutex_lock(&s->lock);
     while (!s->stopping) {
