@@ -1,6 +1,7 @@
 /* sesame identity list|show|verify|delete: the operator's view of verification. */
 #include "admin/admin_internal.h"
 #include "api/api.h"
+#include "mail/mail.h"
 
 #include <string.h>
 
@@ -33,7 +34,7 @@ static int identity_prepare(struct admin_ctx *ctx, struct store_account *acct,
         if (ctx->opts.positional_count != 1)
             return admin_usage_error(verb, "give one identity");
         core_strlcpy(a->name, ctx->opts.positional[0], sizeof a->name);
-        api_identity_normalize(a->name);
+        mail_identity_normalize(a->name);
     }
     return ADMIN_OK;
 }
@@ -122,7 +123,7 @@ static int identity_verify(struct admin_ctx *ctx)
                                  "--force is required: it marks the identity verified without "
                                  "the DNS or email check");
     bool email = strchr(a.name, '@') != NULL;
-    if (email ? !api_email_valid(a.name) : !api_domain_valid(a.name))
+    if (email ? !mail_address_valid(a.name) : !mail_domain_valid(a.name))
         return admin_fail("invalid %s: %s", email ? "email address" : "domain name", a.name);
     rc = admin_write(ctx, identity_verify_tx, &a);
     if (rc == ADMIN_OK)

@@ -2,6 +2,7 @@
  * Identities live per account per region (DECISIONS 8); writes go through the store's
  * writer, and the reply is sent only after the write is durable. */
 #include "api/api_internal.h"
+#include "mail/mail.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ static struct identity_write *identity_write_new(struct api_call *call, const ch
     core_strlcpy(w->identity.account_id, call->account.id, sizeof w->identity.account_id);
     core_strlcpy(w->identity.region, call->region, sizeof w->identity.region);
     core_strlcpy(w->identity.identity, identity, sizeof w->identity.identity);
-    api_identity_normalize(w->identity.identity);
+    mail_identity_normalize(w->identity.identity);
     w->identity.kind = kind;
     return w;
 }
@@ -127,7 +128,7 @@ static void verify_email(struct api_call *call, bool result_element)
     const char *addr = query_get(&call->params, "EmailAddress");
     if (!addr)
         return api_reply_missing(call, "emailAddress");
-    if (!api_email_valid(addr))
+    if (!mail_address_valid(addr))
         return api_reply_error(call, "InvalidParameterValue", "Invalid email address <%s>.", addr);
     struct identity_write *w = identity_write_new(call, addr, IDENTITY_EMAIL);
     w->result_element = result_element;
@@ -149,7 +150,7 @@ void action_verify_domain_identity(struct api_call *call)
     const char *domain = query_get(&call->params, "Domain");
     if (!domain)
         return api_reply_missing(call, "domain");
-    if (!api_domain_valid(domain))
+    if (!mail_domain_valid(domain))
         return api_reply_error(call, "InvalidParameterValue", "Invalid domain name %s.", domain);
     struct identity_write *w = identity_write_new(call, domain, IDENTITY_DOMAIN);
     random_token(w->identity.token, 32);
@@ -334,7 +335,7 @@ void action_get_identity_verification_attributes(struct api_call *call)
         char name[STORE_IDENTITY_LEN];
         struct store_identity id;
         core_strlcpy(name, names[i], sizeof name);
-        api_identity_normalize(name);
+        mail_identity_normalize(name);
         int rc = store_identity_get(call->t->conn, call->account.id, call->region, name, &id);
         if (rc == STORE_ERROR)
             return api_reply_error(call, "InternalFailure", "The identities could not be read.");

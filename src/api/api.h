@@ -60,11 +60,7 @@ void api_thread_free(struct api_thread *t);
  * the thread's own loop. */
 void api_thread_stop_accepting(struct api_thread *t);
 
-/* ---- address and domain rules (shared with the admin command) ---- */
-bool api_email_valid(const char *addr);
-bool api_domain_valid(const char *domain);
-/* Lower-cases a domain identity; email identities stay as given (DECISIONS 9). */
-void api_identity_normalize(char *identity);
+/* ---- verification links ---- */
 /* The verification link for an email identity's token. */
 void api_verify_link(const struct sesame_config *cfg, const char *token, char *out, size_t outlen);
 

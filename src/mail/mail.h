@@ -93,4 +93,12 @@ enum mail_status mail_build(const struct mail_formatted *f, struct buf *out, cha
  * as exactly one mailbox. out: at least 321 bytes. */
 bool mail_mailbox_address(const char *mailbox, char *out, size_t outlen);
 
+/* Identity and recipient rules (spec 30 §1.3): an ASCII addr-spec local@domain within
+ * RFC 5321's lengths; a domain of DNS labels (at most 63 characters each, 253 in all,
+ * at least two labels). */
+bool mail_address_valid(const char *addr);
+bool mail_domain_valid(const char *domain);
+/* Lower-cases a domain identity; email identities stay as given (DECISIONS 9). */
+void mail_identity_normalize(char *identity);
+
 #endif

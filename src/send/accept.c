@@ -1,6 +1,5 @@
 /* The accept pipeline: checks in SES's order, then one durable write. Every refusal
  * happens before anything is reserved or stored, so a refused send leaves no trace. */
-#include "api/api.h"
 #include "mail/mail.h"
 #include "send/send_internal.h"
 
@@ -126,7 +125,7 @@ static bool job_address(struct send_job *j, const char *param, char *bare)
                    param);
         return false;
     }
-    if (!mail_mailbox_address(param, bare, ADDR_LEN) || !api_email_valid(bare)) {
+    if (!mail_mailbox_address(param, bare, ADDR_LEN) || !mail_address_valid(bare)) {
         job_refuse(j, SEND_INVALID, "Illegal address '%s'.", param);
         return false;
     }

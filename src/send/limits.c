@@ -18,8 +18,25 @@ struct send_window {
     double count[WINDOW_MINUTES];
     double tokens;
     int64_t refilled_us;
+    int64_t sum_minute; /* the minute `sum` was computed for */
+    double sum;         /* the window's total at sum_minute, kept current by window_add */
     struct send_window *next;
 };
+
+static double window_sum(struct send_window *w, int64_t now_ms)
+{
+    int64_t now_minute = now_ms / MINUTE_MS;
+    if (now_minute == w->sum_minute)
+        return w->sum; /* the common case: no slot has aged out since the last look */
+    int64_t oldest = now_minute - WINDOW_MINUTES + 1;
+    double sum = 0;
+    for (int i = 0; i < WINDOW_MINUTES; i++)
+        if (w->minute[i] >= oldest)
+            sum += w->count[i];
+    w->sum_minute = now_minute;
+    w->sum = sum;
+    return sum;
+}
 
 static void window_add(struct send_window *w, int64_t at_ms, double n)
 {
@@ -30,16 +47,8 @@ static void window_add(struct send_window *w, int64_t at_ms, double n)
         w->count[slot] = 0;
     }
     w->count[slot] += n;
-}
-
-static double window_sum(const struct send_window *w, int64_t now_ms)
-{
-    int64_t oldest = now_ms / MINUTE_MS - WINDOW_MINUTES + 1;
-    double sum = 0;
-    for (int i = 0; i < WINDOW_MINUTES; i++)
-        if (w->minute[i] >= oldest)
-            sum += w->count[i];
-    return sum;
+    if (minute == w->sum_minute)
+        w->sum += n;
 }
 
 static void window_load_cb(int64_t minute_ms, double recipients, void *ctx)
@@ -62,6 +71,7 @@ static struct send_window *window_get(struct send_shared *sh, const struct send_
     core_strlcpy(w->region, who->region, sizeof w->region);
     for (int i = 0; i < WINDOW_MINUTES; i++)
         w->minute[i] = -1;
+    w->sum_minute = -1;
     if (store_sent_list(who->conn, w->account_id, w->region,
                         core_now_ms() - WINDOW_MINUTES * MINUTE_MS, window_load_cb,
                         w) != STORE_OK) {

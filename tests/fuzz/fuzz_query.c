@@ -1,5 +1,6 @@
 /* libFuzzer target: the Query form parser and list collection. */
 #include "api/api.h"
+#include "mail/mail.h"
 
 #include <stdint.h>
 
@@ -14,8 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         query_list(&q, "Destinations", items, 16);
         query_list(&q, "Identities", items, 16);
         for (size_t i = 0; i < q.count; i++) {
-            api_email_valid(q.items[i].value);
-            api_domain_valid(q.items[i].value);
+            mail_address_valid(q.items[i].value);
+            mail_domain_valid(q.items[i].value);
         }
     }
     query_params_free(&q);

@@ -1,5 +1,6 @@
 /* Form parsing (spec 10 §2.3), lists (DECISIONS 4), address and domain rules. */
 #include "api/api.h"
+#include "mail/mail.h"
 #include "unit.h"
 
 static enum query_error parse(struct query_params *q, const char *s)
@@ -77,38 +78,38 @@ static void test_lists(void)
 
 static void test_addresses(void)
 {
-    CHECK(api_email_valid("user@example.com"));
-    CHECK(api_email_valid("first.last+tag@sub.example.co.uk"));
-    CHECK(!api_email_valid("user@"));
-    CHECK(!api_email_valid("@example.com"));
-    CHECK(!api_email_valid("user@localhost"));
-    CHECK(!api_email_valid("us er@example.com"));
-    CHECK(!api_email_valid("user..x@example.com"));
-    CHECK(!api_email_valid(".user@example.com"));
-    CHECK(!api_email_valid("us\xc3\xa9r@example.com"));
-    CHECK(!api_email_valid("user@exa mple.com"));
-    CHECK(api_domain_valid("example.com"));
-    CHECK(api_domain_valid("a-b.example.com"));
-    CHECK(!api_domain_valid("-ab.example.com"));
-    CHECK(!api_domain_valid("ab-.example.com"));
-    CHECK(!api_domain_valid("example..com"));
-    CHECK(!api_domain_valid(".example.com"));
-    CHECK(!api_domain_valid("example"));
+    CHECK(mail_address_valid("user@example.com"));
+    CHECK(mail_address_valid("first.last+tag@sub.example.co.uk"));
+    CHECK(!mail_address_valid("user@"));
+    CHECK(!mail_address_valid("@example.com"));
+    CHECK(!mail_address_valid("user@localhost"));
+    CHECK(!mail_address_valid("us er@example.com"));
+    CHECK(!mail_address_valid("user..x@example.com"));
+    CHECK(!mail_address_valid(".user@example.com"));
+    CHECK(!mail_address_valid("us\xc3\xa9r@example.com"));
+    CHECK(!mail_address_valid("user@exa mple.com"));
+    CHECK(mail_domain_valid("example.com"));
+    CHECK(mail_domain_valid("a-b.example.com"));
+    CHECK(!mail_domain_valid("-ab.example.com"));
+    CHECK(!mail_domain_valid("ab-.example.com"));
+    CHECK(!mail_domain_valid("example..com"));
+    CHECK(!mail_domain_valid(".example.com"));
+    CHECK(!mail_domain_valid("example"));
     char label64[80];
     memset(label64, 'a', 64);
     strcpy(label64 + 64, ".com");
-    CHECK(!api_domain_valid(label64));
+    CHECK(!mail_domain_valid(label64));
     char label63[80];
     memset(label63, 'a', 63);
     strcpy(label63 + 63, ".com");
-    CHECK(api_domain_valid(label63));
+    CHECK(mail_domain_valid(label63));
 
     char id[64];
     strcpy(id, "Example.COM");
-    api_identity_normalize(id);
+    mail_identity_normalize(id);
     CHECK_STR(id, "example.com");
     strcpy(id, "User@Example.COM");
-    api_identity_normalize(id);
+    mail_identity_normalize(id);
     CHECK_STR(id, "User@Example.COM");
 }
 

@@ -1,6 +1,6 @@
-/* Address and domain rules for identities (spec 30 §1.3): ASCII only, RFC 5321 lengths,
- * DNS labels of at most 63 characters and names of at most 253. */
-#include "api/api.h"
+/* Address and domain rules for identities and recipients (spec 30 §1.3): ASCII only, RFC 5321
+ * lengths, DNS labels of at most 63 characters and names of at most 253. */
+#include "mail/mail.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,7 +10,7 @@ static bool label_char(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-bool api_domain_valid(const char *domain)
+bool mail_domain_valid(const char *domain)
 {
     size_t len = strlen(domain);
     if (len == 0 || len > 253 || !strchr(domain, '.'))
@@ -38,7 +38,7 @@ static bool local_char(char c)
            strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL;
 }
 
-bool api_email_valid(const char *addr)
+bool mail_address_valid(const char *addr)
 {
     const char *at = strrchr(addr, '@');
     if (!at || at == addr || strlen(addr) > 254)
@@ -50,31 +50,14 @@ bool api_email_valid(const char *addr)
         if (!local_char(addr[i]) || (addr[i] == '.' && addr[i + 1] == '.'))
             return false;
     }
-    return api_domain_valid(at + 1);
+    return mail_domain_valid(at + 1);
 }
 
-void api_identity_normalize(char *identity)
+void mail_identity_normalize(char *identity)
 {
     if (strchr(identity, '@'))
         return; /* email identities are case-sensitive over the whole address */
     for (char *p = identity; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p += 32;
-}
-
-void api_verify_link(const struct sesame_config *cfg, const char *token, char *out, size_t outlen)
-{
-    if (cfg->link_base_url[0]) {
-        snprintf(out, outlen, "%s/verify-email?token=%s", cfg->link_base_url, token);
-        return;
-    }
-    bool tls = cfg->api_https_listen[0] != '\0';
-    char host[CONFIG_ADDR_LEN] = "localhost";
-    int port = tls ? 443 : 80;
-    config_split_addr(tls ? cfg->api_https_listen : cfg->api_http_listen, host, sizeof host, &port);
-    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
-        core_strlcpy(host, cfg->hostname, sizeof host);
-    bool v6 = strchr(host, ':') != NULL;
-    snprintf(out, outlen, "%s://%s%s%s:%d/verify-email?token=%s", tls ? "https" : "http",
-             v6 ? "[" : "", host, v6 ? "]" : "", port, token);
 }
