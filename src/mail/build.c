@@ -178,8 +178,10 @@ static void encode_body(struct buf *out, const struct buf *text, GMimeContentEnc
         abort();
     size_t n = g_mime_encoding_flush(&state, in.data ? in.data : "", in.len, encoded);
     append_crlf(out, encoded, n);
+    /* Text that does not end in a line break ends in a soft one: a hard CRLF there would
+     * add a line break to the decoded text. */
     if (n && encoded[n - 1] != '\n')
-        buf_puts(out, "\r\n");
+        buf_puts(out, encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ? "=\r\n" : "\r\n");
     free(encoded);
     buf_free(&in);
 }

@@ -82,6 +82,7 @@ static void test_header_errors(void)
     CHECK(inspect("Subject : obsolete but valid\r\n\r\n", &in) == MAIL_OK);
     CHECK_STR(in.subject, "obsolete but valid");
     mail_inspection_free(&in);
+    CHECK(mail_inspect(NULL, 0, &in, NULL, 0) == MAIL_BAD_HEADER); /* an empty struct buf */
     const char *no_body = "From: a@example.com\r\nSubject: x";
     CHECK(inspect(no_body, &in) == MAIL_OK && in.header_len == strlen(no_body));
     mail_inspection_free(&in);
@@ -232,6 +233,11 @@ static void test_mailbox_address(void)
     CHECK(!mail_mailbox_address("Name <a@b.example", out, sizeof out));
     CHECK(mail_mailbox_address("a@xn--bcher-kva.example", out, sizeof out));
     CHECK_STR(out, "a@xn--bcher-kva.example");
+    /* A-labels are decoded and encoded again by GMime: what comes out is what was written */
+    CHECK(mail_mailbox_address("a@xn--a.example", out, sizeof out));
+    CHECK_STR(out, "a@xn--a.example");
+    CHECK(mail_mailbox_address("a@attacker.xn--com-am.example", out, sizeof out));
+    CHECK_STR(out, "a@attacker.xn--com-am.example");
     CHECK(mail_mailbox_address("a@[192.0.2.1]", out, sizeof out));
     CHECK_STR(out, "a@[192.0.2.1]");
     CHECK(mail_mailbox_address("J. Smith (work) <\"j s\"@b.example> (x)", out, sizeof out));
@@ -520,6 +526,8 @@ static void test_build_encodings(void)
     CHECK(build(&f, &out) == MAIL_OK);
     CHECK(strstr(buf_cstr(&out), "Content-Transfer-Encoding: quoted-printable") != NULL);
     CHECK(all_ascii_and_short(&out));
+    /* no line break at the end of the text: none in the decoded text either */
+    CHECK(out.len > 6 && !memcmp(out.data + out.len - 6, "aaa=\r\n", 6));
     /* so does a subject of one 1200-octet word */
     long_text[1200] = '\0';
     f.subject = long_text;
