@@ -98,7 +98,10 @@ static int daemon_start(struct daemon *d)
         if (io_thread_setup(d, &d->threads[i], i == 0))
             return -1;
     for (int i = 0; i < d->thread_count; i++)
-        pthread_create(&d->threads[i].thread, NULL, io_thread_main, &d->threads[i]);
+        if (pthread_create(&d->threads[i].thread, NULL, io_thread_main, &d->threads[i]) != 0) {
+            d->threads[i].thread = 0;
+            return log_error("cannot start I/O thread %d", i), -1;
+        }
     return 0;
 }
 

@@ -55,8 +55,10 @@ static long tag_index(const char *name, const char **field)
         return 0;
     char *end;
     long n = strtol(name + 12, &end, 10);
-    if (n < 1 || n > MAX_TAGS || *end != '.')
+    if (n < 1 || *end != '.')
         return 0;
+    if (n > MAX_TAGS)
+        return -1; /* a tag, but past the limit: refused, never skipped */
     *field = end + 1;
     return n;
 }
@@ -70,6 +72,11 @@ static bool tags_valid(struct api_call *call)
         long n = tag_index(call->params.items[i].name, &field);
         if (!n)
             continue;
+        if (n < 0) {
+            api_reply_error(call, "InvalidParameterValue", "At most %d tags may be given.",
+                            MAX_TAGS);
+            return false;
+        }
         present[n] = true;
         if (!strcmp(field, "Name"))
             names[n] = call->params.items[i].value;

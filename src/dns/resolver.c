@@ -119,19 +119,26 @@ static void dns_txt_answer(struct dns_txt_query *q, const unsigned char *abuf, i
         q->cb(DNS_FAILED, NULL, 0, q->ctx);
         return;
     }
-    struct buf joined[32];
+    int records = 0;
+    for (struct ares_txt_ext *t = txt; t; t = t->next)
+        records += t->record_start || records == 0;
+    struct buf *joined = calloc((size_t)records + 1, sizeof *joined);
+    const char **texts = calloc((size_t)records + 1, sizeof *texts);
+    if (!joined || !texts)
+        abort();
     int n = 0;
     for (struct ares_txt_ext *t = txt; t; t = t->next) {
-        if ((t->record_start || n == 0) && n < 32)
+        if (t->record_start || n == 0)
             buf_init(&joined[n++]);
         buf_append(&joined[n - 1], t->txt, t->length);
     }
-    const char *texts[32];
     for (int i = 0; i < n; i++)
         texts[i] = buf_cstr(&joined[i]);
     q->cb(n ? DNS_FOUND : DNS_NOT_FOUND, texts, n, q->ctx);
     for (int i = 0; i < n; i++)
         buf_free(&joined[i]);
+    free(joined);
+    free(texts);
     ares_free_data(txt);
 }
 

@@ -135,6 +135,11 @@ static bool job_address(struct send_job *j, const char *param, char *bare)
 static bool job_add_recipient(struct send_job *j, const char *bare)
 {
     int max = j->sh->cfg.max_recipients;
+    /* Header addresses come here unchecked by job_address: the same rules apply. */
+    if (strlen(bare) >= ADDR_LEN || !mail_address_valid(bare)) {
+        job_refuse(j, SEND_REJECTED, "Illegal address '%.320s'.", bare);
+        return false;
+    }
     if (j->recipient_count >= max) {
         job_refuse(j, SEND_REJECTED, "Recipient count exceeds %d.", max);
         return false;
@@ -248,7 +253,7 @@ static void send_write_done(int status, void *ctx)
     struct send_write *w = ctx;
     struct send_job *j = w->job;
     if (status != STORE_OK) {
-        send_limits_release(j->sh, &j->who, j->quota_recipients);
+        send_limits_release(j->sh, &j->who, j->now_ms, j->quota_recipients);
         j->res.error = SEND_INTERNAL;
         j->res.message_id[0] = '\0';
         snprintf(j->res.message, sizeof j->res.message, "The message could not be stored.");
@@ -269,13 +274,12 @@ static void job_commit(struct send_job *j, struct event_base *base)
         return job_refuse(j, SEND_REJECTED, "Message length is more than %lld bytes long: '%zu'.",
                           (long long)max, j->message.len);
     char msg[256];
-    enum send_error e = send_limits_reserve(j->sh, &j->who, j->recipient_count, j->quota_recipients,
-                                            msg, sizeof msg);
+    enum send_error e = send_limits_reserve(j->sh, &j->who, j->now_ms, j->recipient_count,
+                                            j->quota_recipients, msg, sizeof msg);
     if (e != SEND_OK)
         return job_refuse(j, e, "%s", msg);
     struct send_write *w = calloc(1, sizeof *w);
-    w->recipients = calloc((size_t)j->recipient_count, sizeof *w->recipients);
-    if (!w || !w->recipients)
+    if (!w || !(w->recipients = calloc((size_t)j->recipient_count, sizeof *w->recipients)))
         abort();
     for (int i = 0; i < j->recipient_count; i++)
         w->recipients[i] = j->recipients[i];
@@ -429,6 +433,14 @@ static bool raw_senders(struct send_job *j, const struct send_raw *r,
     if (!in->from_count && !source[0]) {
         job_refuse(j, SEND_REJECTED, "Missing required header 'From'.");
         return false;
+    }
+    const char *header_senders[] = {in->sender, in->return_path};
+    for (int i = 0; i < in->from_count + 2; i++) {
+        const char *a = i < in->from_count ? in->from[i] : header_senders[i - in->from_count];
+        if (a && (strlen(a) >= ADDR_LEN || !mail_address_valid(a))) {
+            job_refuse(j, SEND_REJECTED, "Illegal address '%.320s'.", a);
+            return false;
+        }
     }
     for (int i = 0; i < in->from_count; i++)
         check_sender(j, in->from[i], true);

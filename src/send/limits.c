@@ -96,9 +96,10 @@ static void bucket_refill(struct send_window *w, double rate)
 }
 
 enum send_error send_limits_reserve(struct send_shared *sh, const struct send_sender *who,
-                                    int recipients, int quota_recipients, char *msg, size_t msglen)
+                                    int64_t at_ms, int recipients, int quota_recipients, char *msg,
+                                    size_t msglen)
 {
-    int64_t now = core_now_ms();
+    int64_t now = at_ms;
     enum send_error rc = SEND_OK;
     pthread_mutex_lock(&sh->lock);
     struct send_window *w = window_get(sh, who);
@@ -123,13 +124,13 @@ enum send_error send_limits_reserve(struct send_shared *sh, const struct send_se
     return rc;
 }
 
-void send_limits_release(struct send_shared *sh, const struct send_sender *who,
+void send_limits_release(struct send_shared *sh, const struct send_sender *who, int64_t at_ms,
                          int quota_recipients)
 {
     pthread_mutex_lock(&sh->lock);
     struct send_window *w = window_get(sh, who);
     if (w)
-        window_add(w, core_now_ms(), -quota_recipients);
+        window_add(w, at_ms, -quota_recipients);
     pthread_mutex_unlock(&sh->lock);
 }
 

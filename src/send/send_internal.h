@@ -19,8 +19,10 @@ struct send_shared {
  * them and the bucket is charged; send_limits_release undoes the quota part if the
  * message is then not stored. */
 enum send_error send_limits_reserve(struct send_shared *sh, const struct send_sender *who,
-                                    int recipients, int quota_recipients, char *msg, size_t msglen);
-void send_limits_release(struct send_shared *sh, const struct send_sender *who,
+                                    int64_t at_ms, int recipients, int quota_recipients, char *msg,
+                                    size_t msglen);
+/* Undoes a reservation made at at_ms (the same minute, so the window stays exact). */
+void send_limits_release(struct send_shared *sh, const struct send_sender *who, int64_t at_ms,
                          int quota_recipients);
 void send_limits_free(struct send_shared *sh);
 

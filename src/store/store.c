@@ -123,22 +123,29 @@ static void store_op_complete(evutil_socket_t fd, short what, void *arg)
     event_free(self);
 }
 
-/* Runs one batch in one transaction: one commit, one fsync, however many ops. */
+/* Runs one batch in one transaction: one commit, one fsync, however many ops. If the
+ * database ends the transaction by itself (an I/O error, a full disk), nothing after that
+ * point runs: a savepoint would silently open and commit a transaction of its own. */
 static void store_writer_run_batch(struct store_conn *c, struct store_op *batch)
 {
-    bool began = c->be->begin(c) == STORE_OK;
+    bool live = c->be->begin(c) == STORE_OK;
     for (struct store_op *op = batch; op; op = op->next) {
-        if (!began || c->be->savepoint(c) != STORE_OK) {
+        live = live && c->be->in_transaction(c);
+        if (!live || c->be->savepoint(c) != STORE_OK) {
             op->status = STORE_ERROR;
             continue;
         }
         op->status = op->write(c, op->ctx);
+        if (!c->be->in_transaction(c)) {
+            live = false;
+            continue;
+        }
         if (op->status < 0)
             c->be->savepoint_rollback(c);
         c->be->savepoint_release(c);
     }
-    if (began && c->be->commit(c) != STORE_OK) {
-        log_error("store: commit failed; %s", "every request of the batch is refused");
+    if (!live || c->be->commit(c) != STORE_OK) {
+        log_error("store: the batch's transaction failed; every request of it is refused");
         c->be->rollback(c);
         for (struct store_op *op = batch; op; op = op->next)
             op->status = STORE_ERROR;
@@ -217,11 +224,16 @@ int store_writer_start(struct store *s)
     s->stopping = false;
     if (pthread_create(&s->writer, NULL, store_writer_main, s) != 0)
         return STORE_ERROR;
+    s->writer_running = true; /* before the maintainer, so a failure below joins the writer */
     if (pthread_create(&s->maintainer, NULL, store_maintainer_main, s) != 0) {
-        store_writer_stop(s);
+        pthread_mutex_lock(&s->lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->writer, NULL);
+        s->writer_running = false;
         return STORE_ERROR;
     }
-    s->writer_running = true;
     return STORE_OK;
 }
 

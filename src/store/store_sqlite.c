@@ -351,6 +351,11 @@ static int sqlite_savepoint_release(struct store_conn *c)
     return sqlite_exec(c, "RELEASE op");
 }
 
+static bool sqlite_in_transaction(struct store_conn *c)
+{
+    return !sqlite3_get_autocommit(sqlite_conn_db(c));
+}
+
 static void sqlite_maintain(struct store_conn *c)
 {
     int wal_frames = 0, done = 0;
@@ -793,6 +798,7 @@ const struct store_backend store_sqlite_backend = {
     .savepoint_rollback = sqlite_savepoint_rollback,
     .savepoint_release = sqlite_savepoint_release,
     .maintain = sqlite_maintain,
+    .in_transaction = sqlite_in_transaction,
     .account_insert = sqlite_account_insert,
     .account_update = sqlite_account_update,
     .account_get = sqlite_account_get,

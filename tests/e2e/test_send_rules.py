@@ -608,3 +608,24 @@ def test_only_verified_identities_count(inst, ses):
     inst.sesame("identity", "delete", "temp@pending.test")
     refused(inst, ses, send, ses, source="temp@pending.test",
             message=unverified("us-east-1", "temp@pending.test"))
+
+
+def test_tag_past_the_limit_refused_not_skipped(inst):
+    """A tag numbered past 50 is refused, never silently ignored."""
+    params = {"Source": SENDER, "Destination.ToAddresses.member.1": RCPT,
+              "Message.Subject.Data": "s", "Message.Body.Text.Data": "b",
+              "Tags.member.51.Name": "bad name!", "Tags.member.51.Value": "v"}
+    before = message_count(inst)
+    assert_error(inst.call("SendEmail", **params), 400, "InvalidParameterValue",
+                 "At most 50 tags may be given.")
+    assert message_count(inst) == before
+
+
+def test_overlong_header_recipient_refused(inst):
+    """Header recipients obey the same address rules as Destinations (no truncation)."""
+    local = "x" * 65
+    before = message_count(inst)
+    r = inst.call("SendRawEmail",
+                  **{"RawMessage.Data": b64(raw("From: %s\nTo: %s@example.org" % (SENDER, local)))})
+    assert_error(r, 400, "MessageRejected", "Illegal address '%s@example.org'." % local)
+    assert message_count(inst) == before
