@@ -25,9 +25,12 @@ struct api_shared {
 struct api_cache;
 struct api_listener;
 
+struct auth_key_cache;
+
 struct api_thread {
     struct api_shared *sh;
     struct api_cache *cache;
+    struct auth_key_cache *keys; /* derived SigV4 signing keys */
     struct event_base *base;
     struct store_conn *conn;
     struct evhttp *http;

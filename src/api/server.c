@@ -160,6 +160,7 @@ static bool api_call_authenticate(struct api_call *call, const char *path, const
         .body_len = body_len,
         .now_s = core_now_ms() / 1000,
         .max_skew_s = call->t->sh->cfg.api_signature_skew_s,
+        .key_cache = call->t->keys,
     };
     struct auth_result res;
     memset(&res, 0, sizeof res);
@@ -397,7 +398,8 @@ struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base
     t->tls = tls;
     t->conn = store_conn_open(sh->store);
     t->cache = api_cache_new(sh->cfg.api_cache_ttl_s);
-    if (!t->conn || !t->cache)
+    t->keys = auth_key_cache_new();
+    if (!t->conn || !t->cache || !t->keys)
         goto fail;
     if (http_fd >= 0 &&
         !(t->http = api_http_new(t, http_fd, NULL, &t->http_socket, &t->http_listener)))
@@ -430,6 +432,7 @@ void api_thread_free(struct api_thread *t)
         evhttp_free(t->https);
     store_conn_close(t->conn);
     api_cache_free(t->cache);
+    auth_key_cache_free(t->keys);
     free(t->http_listener);
     free(t->https_listener);
     free(t);

@@ -26,6 +26,12 @@ struct auth_header {
     const char *value;
 };
 
+/* Derived SigV4 signing keys, reused while key, secret, date, region and service repeat
+ * (the key chain is four HMACs). One per thread; optional. */
+struct auth_key_cache;
+struct auth_key_cache *auth_key_cache_new(void);
+void auth_key_cache_free(struct auth_key_cache *c);
+
 struct auth_request {
     const char *method; /* "GET", "POST" */
     const char *path;   /* raw path as received, without the query, e.g. "/" */
@@ -34,8 +40,9 @@ struct auth_request {
     size_t header_count;
     const unsigned char *body;
     size_t body_len;
-    int64_t now_s;      /* server time, seconds since the epoch */
-    int64_t max_skew_s; /* 900 */
+    int64_t now_s;                    /* server time, seconds since the epoch */
+    int64_t max_skew_s;               /* 900 */
+    struct auth_key_cache *key_cache; /* NULL: derive the signing key every time */
 };
 
 /* Returns the secret for key_id (NUL-terminated) or NULL when the key is unknown or not

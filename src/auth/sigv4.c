@@ -208,9 +208,65 @@ int auth_sigv4_canonical_request(const struct auth_request *req, const char *sig
 
 /* ---- signature ---- */
 
-static void sigv4_sign(const char *secret, const char *amz_date, const char *scope_date,
-                       const char *region, const char *service, const char *creq,
-                       unsigned char sig[AUTH_SHA256_LEN])
+#define KEY_CACHE_SLOTS 64
+
+struct auth_key_cache_entry {
+    bool used;
+    char secret[AUTH_SECRET_LEN * 2];
+    char scope_date[16], region[32], service[32];
+    unsigned char key[AUTH_SHA256_LEN];
+};
+
+struct auth_key_cache {
+    struct auth_key_cache_entry slots[KEY_CACHE_SLOTS];
+};
+
+struct auth_key_cache *auth_key_cache_new(void)
+{
+    return calloc(1, sizeof(struct auth_key_cache));
+}
+
+void auth_key_cache_free(struct auth_key_cache *c)
+{
+    if (c)
+        OPENSSL_cleanse(c, sizeof *c);
+    free(c);
+}
+
+static unsigned key_cache_slot(const char *secret, const char *scope_date, const char *region)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    const char *parts[] = {secret, scope_date, region};
+    for (int i = 0; i < 3; i++)
+        for (const char *p = parts[i]; *p; p++)
+            h = (h ^ (unsigned char)*p) * 16777619u;
+    return h % KEY_CACHE_SLOTS;
+}
+
+/* The signing key from the cache, or derived (and cached when the strings fit). */
+static void signing_key(struct auth_key_cache *cache, const char *secret, const char *scope_date,
+                        const char *region, const char *service, unsigned char key[AUTH_SHA256_LEN])
+{
+    struct auth_key_cache_entry *e =
+        cache ? &cache->slots[key_cache_slot(secret, scope_date, region)] : NULL;
+    if (e && e->used && !strcmp(e->secret, secret) && !strcmp(e->scope_date, scope_date) &&
+        !strcmp(e->region, region) && !strcmp(e->service, service)) {
+        memcpy(key, e->key, AUTH_SHA256_LEN);
+        return;
+    }
+    auth_sigv4_signing_key(secret, scope_date, region, service, key);
+    if (!e)
+        return;
+    e->used = core_strlcpy(e->secret, secret, sizeof e->secret) &&
+              core_strlcpy(e->scope_date, scope_date, sizeof e->scope_date) &&
+              core_strlcpy(e->region, region, sizeof e->region) &&
+              core_strlcpy(e->service, service, sizeof e->service);
+    memcpy(e->key, key, AUTH_SHA256_LEN);
+}
+
+static void sigv4_sign(struct auth_key_cache *cache, const char *secret, const char *amz_date,
+                       const char *scope_date, const char *region, const char *service,
+                       const char *creq, unsigned char sig[AUTH_SHA256_LEN])
 {
     unsigned char hash[AUTH_SHA256_LEN], key[AUTH_SHA256_LEN], mac[AUTH_MAX_DIGEST];
     char hash_hex[2 * AUTH_SHA256_LEN + 1];
@@ -220,7 +276,7 @@ static void sigv4_sign(const char *secret, const char *amz_date, const char *sco
     buf_init(&sts);
     buf_printf(&sts, SIGV4_ALGORITHM "\n%s\n%s/%s/%s/" SIGV4_TERMINATOR "\n%s", amz_date,
                scope_date, region, service, hash_hex);
-    auth_sigv4_signing_key(secret, scope_date, region, service, key);
+    signing_key(cache, secret, scope_date, region, service, key);
     auth_hmac(AUTH_MD_SHA256, key, sizeof key, sts.data, sts.len, mac);
     memcpy(sig, mac, AUTH_SHA256_LEN);
     OPENSSL_cleanse(key, sizeof key);
@@ -234,7 +290,7 @@ int auth_sigv4_signature(const char *secret, const char *amz_date, const char *s
     unsigned char sig[AUTH_SHA256_LEN];
     if (!secret || !amz_date || !scope_date || !region || !service || !canonical_request)
         return -1;
-    sigv4_sign(secret, amz_date, scope_date, region, service, canonical_request, sig);
+    sigv4_sign(NULL, secret, amz_date, scope_date, region, service, canonical_request, sig);
     core_hex_encode(sig, sizeof sig, out_hex);
     return 0;
 }
@@ -270,7 +326,8 @@ static enum auth_status check_signature(const struct auth_request *req, const st
         char *creq;
         if (auth_sigv4_canonical_request(req, a->signed_headers, hashes[i], presigned, &creq) < 0)
             break;
-        sigv4_sign(secret, a->amz_date, a->scope_date, a->region, a->service, creq, sig);
+        sigv4_sign(req->key_cache, secret, a->amz_date, a->scope_date, a->region, a->service, creq,
+                   sig);
         free(creq);
         match |= given_ok && CRYPTO_memcmp(sig, given, sizeof sig) == 0;
     }

@@ -50,9 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (names[i] && *f[i])
             headers[n++] = (struct auth_header){names[i], f[i]};
     }
-    struct auth_request req = {"POST", *f[5] ? f[5] : "/",          f[2],         headers,
-                               n,      (const unsigned char *)body, strlen(body), 1440938160,
-                               900};
+    struct auth_request req = {
+        "POST",       *f[5] ? f[5] : "/", f[2], headers, n, (const unsigned char *)body,
+        strlen(body), 1440938160,         900,  NULL};
     struct auth_result res;
     auth_verify(&req, lookup, NULL, &res);
     char *creq = NULL;

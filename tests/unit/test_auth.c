@@ -114,7 +114,7 @@ static struct auth_request request_of(const struct parsed *p, int64_t now)
 {
     return (struct auth_request){
         p->method,   p->path, p->query, p->headers, p->header_count, (const unsigned char *)p->body,
-        p->body_len, now,     900};
+        p->body_len, now,     900,      NULL};
 }
 
 static const char *header_of(const struct parsed *p, const char *name)
@@ -187,6 +187,18 @@ static void check_verify(const char *dir, const struct form *f, struct parsed *p
     CHECK(st == AUTH_OK);
     CHECK_STR(res.key_id, VEC_KEY_ID);
     CHECK_STR(res.scheme, f->presigned ? "AWS4-presigned" : "AWS4-HMAC-SHA256");
+
+    /* With a signing-key cache: the same answers, the second time from the cache, and a
+     * cached key never stands in for another secret. */
+    struct auth_key_cache *cache = auth_key_cache_new();
+    req.key_cache = cache;
+    CHECK(auth_verify(&req, lookup, &vec_keys, &res) == AUTH_OK);
+    CHECK(auth_verify(&req, lookup, &vec_keys, &res) == AUTH_OK);
+    struct keys other_secret = {VEC_KEY_ID, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY2"};
+    CHECK(auth_verify(&req, lookup, &other_secret, &res) == AUTH_BAD_SIGNATURE);
+    CHECK(auth_verify(&req, lookup, &vec_keys, &res) == AUTH_OK);
+    req.key_cache = NULL;
+    auth_key_cache_free(cache);
 
     char saved = signature_in_request[0];
     signature_in_request[0] = saved == '0' ? '1' : '0';
@@ -322,7 +334,7 @@ static void test_sigv4_edges(void)
     char *creq = NULL;
     struct auth_header host = {"Host", "example.com"};
     struct auth_request r = {
-        "GET", "/a%20b/./c/../d", "b=%7e&a=x+y&a=", &host, 1, NULL, 0, VEC_TIME, 900};
+        "GET", "/a%20b/./c/../d", "b=%7e&a=x+y&a=", &host, 1, NULL, 0, VEC_TIME, 900, NULL};
     CHECK(auth_sigv4_canonical_request(&r, "host", "UNSIGNED-PAYLOAD", false, &creq) == 0);
     CHECK_STR(creq, "GET\n/a%2520b/d\na=&a=x%2By&b=~\nhost:example.com\n\nhost\nUNSIGNED-PAYLOAD");
     free(creq);
@@ -340,8 +352,8 @@ static enum auth_status aws3(const char *header_name, const char *value, const c
 {
     struct auth_header h[3] = {
         {"Host", "email.us-east-1.amazonaws.com"}, {date_name, date}, {header_name, value}};
-    struct auth_request req = {"POST", "/", "", h, 3, (const unsigned char *)"Action=GetSendQuota",
-                               19,     now, 900};
+    struct auth_request req = {
+        "POST", "/", "", h, 3, (const unsigned char *)"Action=GetSendQuota", 19, now, 900, NULL};
     return auth_verify(&req, lookup, &spec_keys, res);
 }
 
@@ -459,7 +471,7 @@ static void test_aws3_plain(void)
                                       "SignedHeaders=Host;X-Amz-Date,"
                                       "Signature=BJ+LWBNzkYZqj9wbHJhBhzfwHHK3FW5bUu7++yDMcMQ="}};
     struct auth_request req = {
-        "POST", "/", "", h, 3, (const unsigned char *)"Action=SendEmail", 16, SPEC_TIME, 900};
+        "POST", "/", "", h, 3, (const unsigned char *)"Action=SendEmail", 16, SPEC_TIME, 900, NULL};
     CHECK(auth_verify(&req, lookup, &spec_keys, &res) == AUTH_BAD_SIGNATURE);
 }
 
@@ -478,7 +490,8 @@ static void test_aws3_query(void)
                                NULL,
                                0,
                                SPEC_TIME,
-                               900};
+                               900,
+                               NULL};
     CHECK(auth_verify(&req, lookup, &spec_keys, &res) == AUTH_OK);
     CHECK_STR(res.scheme, "AWS3-HTTPS");
     req.query = "Action=GetSendQuota&AWSAccessKeyId=" SPEC_KEY_ID "&Signature=abc"
@@ -493,7 +506,7 @@ static void test_dispatch(void)
 {
     struct auth_result res;
     struct auth_header h[2] = {{"Host", "x"}, {"Authorization", "  "}};
-    struct auth_request req = {"GET", "/", "Action=GetSendQuota", h, 1, NULL, 0, 0, 900};
+    struct auth_request req = {"GET", "/", "Action=GetSendQuota", h, 1, NULL, 0, 0, 900, NULL};
     CHECK(auth_verify(&req, lookup, &vec_keys, &res) == AUTH_MISSING_TOKEN);
     CHECK_STR(res.message, "Request is missing Authentication Token");
     req.header_count = 2; /* a blank Authorization header is no credential */
