@@ -48,6 +48,23 @@ static bool tag_chars_ok(const char *s, const char *extra)
     return true;
 }
 
+/* SES's message for a tag's name or value (DECISIONS 9c), or NULL when it is valid. */
+static const char *tag_field_problem(const char *kind, const char *v, const char *extra,
+                                     const char *allowed, char *text, size_t len)
+{
+    if (!v || !*v)
+        snprintf(text, len, "The tag %s must be specified.", kind);
+    else if (strlen(v) > 255)
+        snprintf(text, len, "Tag %s cannot exceed 255 characters.", kind);
+    else if (!tag_chars_ok(v, extra))
+        snprintf(text, len,
+                 "Invalid tag %s <%.300s>: only alphanumeric ASCII characters, %s are allowed.",
+                 kind, v, allowed);
+    else
+        return NULL;
+    return text;
+}
+
 /* N of "Tags.member.N.<field>", 0 when the name is not a tag field. */
 static long tag_index(const char *name, const char **field)
 {
@@ -86,27 +103,12 @@ static bool tags_valid(struct api_call *call)
     for (int n = 1; n <= MAX_TAGS; n++) {
         if (!present[n])
             continue;
-        const char *name = names[n], *value = values[n];
-        const char *problem = NULL;
         char text[600];
-        if (!name || !*name)
-            problem = "The tag name must be specified.";
-        else if (strlen(name) > 255)
-            problem = "Tag name cannot exceed 255 characters.";
-        else if (!tag_chars_ok(name, "_-"))
-            problem = text, snprintf(text, sizeof text,
-                                     "Invalid tag name <%s>: only alphanumeric ASCII characters, "
-                                     "'_',  '-' are allowed.",
-                                     name);
-        else if (!value || !*value)
-            problem = "The tag value must be specified.";
-        else if (strlen(value) > 255)
-            problem = "Tag value cannot exceed 255 characters.";
-        else if (!tag_chars_ok(value, "_-.@"))
-            problem = text, snprintf(text, sizeof text,
-                                     "Invalid tag value <%s>: only alphanumeric ASCII characters, "
-                                     "'_',  '-' , '.', '@' are allowed.",
-                                     value);
+        const char *problem =
+            tag_field_problem("name", names[n], "_-", "'_',  '-'", text, sizeof text);
+        if (!problem)
+            problem = tag_field_problem("value", values[n], "_-.@", "'_',  '-' , '.', '@'", text,
+                                        sizeof text);
         if (problem) {
             api_reply_error(call, "InvalidParameterValue", "%s", problem);
             return false;
