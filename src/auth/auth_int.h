@@ -83,4 +83,90 @@ enum auth_status auth_aws3_verify_header(const struct auth_request *req, const c
 enum auth_status auth_aws3_verify_query(const struct auth_request *req, auth_secret_lookup lookup,
                                         void *ctx, struct auth_result *out);
 
+/* ---- IAM policies: the compiled form, shared by policy_parse.c and policy_eval.c ---- */
+
+#define POLICY_ACTION_COUNT 71 /* the SES API 2010-12-01 operations */
+#define POLICY_ACTION_WORDS ((POLICY_ACTION_COUNT + 63) / 64)
+
+/* Sorted; byte order and case-insensitive order agree for these names (the unit test
+ * checks), so lookups can bisect either way. */
+extern const char *const policy_action_names[POLICY_ACTION_COUNT];
+/* Index of name in policy_action_names (case-insensitive), or -1. */
+int policy_action_index(const char *name);
+/* Matches s against pattern, where '*' is any run and '?' any one character; with ci,
+ * ASCII letters compare case-insensitively. */
+bool policy_glob(const char *pattern, const char *s, bool ci);
+
+enum policy_key {
+    POLICY_KEY_CURRENT_TIME,
+    POLICY_KEY_EPOCH_TIME,
+    POLICY_KEY_SECURE_TRANSPORT,
+    POLICY_KEY_SOURCE_IP,
+    POLICY_KEY_USER_AGENT,
+};
+
+enum policy_family {
+    POLICY_STRING,
+    POLICY_NUMERIC,
+    POLICY_DATE,
+    POLICY_BOOL,
+    POLICY_IP,
+    POLICY_NULL
+};
+
+/* How a value is compared with the request's: for LT, request < value. */
+enum policy_cmp {
+    POLICY_EQ,
+    POLICY_EQ_CI,
+    POLICY_LIKE,
+    POLICY_LT,
+    POLICY_LE,
+    POLICY_GT,
+    POLICY_GE
+};
+
+/* An address or CIDR block. IPv4-mapped IPv6 addresses are stored as IPv4. */
+struct policy_ip {
+    uint8_t family; /* 4 or 6 */
+    uint8_t prefix; /* bits that must match; the rest of addr is zero */
+    uint8_t addr[16];
+};
+/* Parses a textual address without prefix; false when it is neither IPv4 nor IPv6. */
+bool policy_ip_parse(const char *text, size_t len, struct policy_ip *out);
+
+union policy_value {
+    const char *str; /* String*: as written */
+    double num;      /* Numeric* */
+    int64_t date_s;  /* Date*: seconds since the epoch */
+    bool flag;       /* Bool, Null */
+    struct policy_ip ip;
+};
+
+/* One key under one operator, e.g. "StringLike": {"aws:UserAgent": ["boto*", "aws-cli*"]}. */
+struct policy_cond {
+    enum policy_family family;
+    enum policy_cmp cmp;
+    bool negated;   /* StringNot*, NumericNotEquals, DateNotEquals, NotIpAddress */
+    bool if_exists; /* ...IfExists: true when the key is absent */
+    enum policy_key key;
+    int value_count;
+    const union policy_value *values; /* any of them may match */
+};
+
+struct policy_statement {
+    bool deny;
+    bool not_action;
+    uint64_t action_mask[POLICY_ACTION_WORDS]; /* the table's actions that Action names */
+    int pattern_count;
+    const char *const *patterns; /* without "ses:"; for actions not in the table */
+    int cond_count;
+    const struct policy_cond *conds;
+};
+
+/* One allocation: this header, then the arrays that the statements point into. */
+struct auth_policy {
+    int statement_count;
+    const struct policy_statement *statements;
+};
+
 #endif
