@@ -23,7 +23,7 @@ void action_get_send_quota(struct api_call *call)
     struct store_account_region limits;
     if (api_cache_limits(call->t, call->account.id, call->region, &limits) != STORE_OK)
         return api_reply_error(call, "InternalFailure", "The quota could not be read.");
-    struct send_sender who = {call->t->conn, &call->account, call->region, &limits};
+    struct send_sender who = {call->t->conn, &call->account, call->region, &limits, NULL};
     double sent = send_sent_last_24h(call->t->sh->send, &who);
     if (sent < 0)
         return api_reply_error(call, "InternalFailure", "The quota could not be read.");

@@ -130,7 +130,8 @@ static bool send_sender_init(struct api_call *call, struct send_params *p)
         api_reply_error(call, "InternalFailure", "The account's limits could not be read.");
         return false;
     }
-    p->who = (struct send_sender){call->t->conn, &call->account, call->region, &p->limits};
+    p->who = (struct send_sender){call->t->conn, &call->account, call->region, &p->limits,
+                                  call->t->identities};
     return true;
 }
 

@@ -20,17 +20,22 @@ struct api_shared {
     struct send_shared *send;
     pthread_mutex_t throttle_lock;
     struct api_throttle *throttles;
+    struct auth_failures *failures; /* failed authentications per source address */
 };
 
 struct api_cache;
+struct send_identity_cache;
 struct api_listener;
 
 struct auth_key_cache;
+struct auth_failures;
+struct auth_policy;
 
 struct api_thread {
     struct api_shared *sh;
     struct api_cache *cache;
     struct auth_key_cache *keys; /* derived SigV4 signing keys */
+    struct send_identity_cache *identities;
     struct event_base *base;
     struct store_conn *conn;
     struct evhttp *http;
@@ -50,6 +55,8 @@ struct api_call {
     struct store_account account;
     struct store_key key;
     char region[STORE_REGION_LEN];
+    char peer[64];    /* the client's address (aws:SourceIp) */
+    bool secure;      /* came over TLS (aws:SecureTransport) */
     struct buf out;   /* the XML reply */
     void *action_ctx; /* for actions that finish after a store write */
 };
@@ -106,6 +113,9 @@ void api_cache_free(struct api_cache *c);
 int api_cache_key(struct api_thread *t, const char *key_id, struct store_key *key,
                   struct store_account *account);
 /* An account's limits in a region (the sandbox defaults when none are stored). */
+/* The compiled policies of an account's user (count 0: none, so everything is denied). */
+int api_cache_policies(struct api_thread *t, const char *account_id, const char *user,
+                       struct auth_policy *const **policies, int *count);
 int api_cache_limits(struct api_thread *t, const char *account_id, const char *region,
                      struct store_account_region *limits);
 

@@ -32,7 +32,8 @@ struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store 
     sh->store = store;
     pthread_mutex_init(&sh->throttle_lock, NULL);
     sh->send = send_shared_new(cfg, store);
-    if (!sh->send) {
+    sh->failures = auth_failures_new(cfg->auth_failure_limit, cfg->auth_failure_window_s * 1000);
+    if (!sh->send || !sh->failures) {
         api_shared_free(sh);
         return NULL;
     }
@@ -45,6 +46,7 @@ void api_shared_free(struct api_shared *sh)
         return;
     api_throttle_free_all(sh);
     send_shared_free(sh->send);
+    auth_failures_free(sh->failures);
     pthread_mutex_destroy(&sh->throttle_lock);
     free(sh);
 }
@@ -138,6 +140,17 @@ static bool api_call_region(struct api_call *call, const struct auth_result *res
     return true;
 }
 
+/* Counts the failure against the client's address; the moment it reaches the limit is
+ * logged (each refusal is logged once by the reply itself, never with a secret). */
+static void api_auth_failed(struct api_call *call)
+{
+    const struct sesame_config *cfg = &call->t->sh->cfg;
+    if (auth_failures_record(call->t->sh->failures, call->peer, core_now_ms()))
+        log_warn("api: %s failed to authenticate %d times within %llds; refused until the "
+                 "window ends",
+                 call->peer, cfg->auth_failure_limit, (long long)cfg->auth_failure_window_s);
+}
+
 static bool api_call_authenticate(struct api_call *call, const char *path, const char *query,
                                   const unsigned char *body, size_t body_len)
 {
@@ -164,7 +177,15 @@ static bool api_call_authenticate(struct api_call *call, const char *path, const
     };
     struct auth_result res;
     memset(&res, 0, sizeof res);
+    if (auth_failures_blocked(call->t->sh->failures, call->peer, core_now_ms())) {
+        api_reply_error(call, "Throttling",
+                        "Too many failed authentication attempts from this address; try again "
+                        "later.");
+        return false;
+    }
     enum auth_status st = auth_verify(&ar, api_secret_lookup, call, &res);
+    if (st == AUTH_UNKNOWN_KEY || st == AUTH_BAD_SIGNATURE)
+        api_auth_failed(call); /* guesses; a missing or malformed signature guesses nothing */
     if (st != AUTH_OK) {
         api_reply_error(call, auth_error_code(st), "%s", res.message);
         return false;
@@ -191,6 +212,30 @@ static bool api_call_check_version(struct api_call *call)
     return false;
 }
 
+/* Root keys have full access to their account; a user's key what its policies allow
+ * (spec 20 §8.5). */
+static bool api_call_authorize(struct api_call *call)
+{
+    if (!call->key.user[0])
+        return true;
+    struct auth_policy *const *policies;
+    int count;
+    if (api_cache_policies(call->t, call->account.id, call->key.user, &policies, &count) !=
+        STORE_OK) {
+        api_reply_error(call, "InternalFailure", "The user's policies could not be read.");
+        return false;
+    }
+    const char *agent =
+        evhttp_find_header(evhttp_request_get_input_headers(call->req), "User-Agent");
+    struct auth_policy_request pr = {call->action, call->peer, call->secure, core_now_ms(), agent};
+    if (auth_policy_evaluate(policies, count, &pr) == AUTH_POLICY_ALLOW)
+        return true;
+    api_reply_error(call, "AccessDenied",
+                    "User: arn:aws:iam::%s:user/%s is not authorized to perform: ses:%s",
+                    call->account.id, call->key.user, call->action);
+    return false;
+}
+
 static void api_call_dispatch(struct api_call *call)
 {
     const char *action = query_get(&call->params, "Action");
@@ -207,7 +252,7 @@ static void api_call_dispatch(struct api_call *call)
         return;
     }
     call->action = a->name;
-    if (!api_call_check_version(call))
+    if (!api_call_check_version(call) || !api_call_authorize(call))
         return;
     if (!a->is_send && !api_throttle_allow(call->t->sh, call->account.id)) {
         api_reply_error(call, "Throttling", "Rate exceeded");
@@ -216,14 +261,26 @@ static void api_call_dispatch(struct api_call *call)
     a->run(call);
 }
 
+static void api_call_peer(struct api_call *call)
+{
+    char *host = NULL;
+    ev_uint16_t port = 0;
+    struct evhttp_connection *conn = evhttp_request_get_connection(call->req);
+    if (conn)
+        evhttp_connection_get_peer(conn, &host, &port);
+    core_strlcpy(call->peer, host ? host : "", sizeof call->peer);
+}
+
 static void api_handle_query(struct api_thread *t, struct evhttp_request *req, const char *path,
-                             const char *query)
+                             const char *query, bool secure)
 {
     struct api_call *call = calloc(1, sizeof *call);
     if (!call)
         abort();
     call->t = t;
     call->req = req;
+    call->secure = secure;
+    api_call_peer(call);
     query_params_init(&call->params);
     buf_init(&call->out);
     core_uuid4(call->request_id);
@@ -305,6 +362,7 @@ static void api_handle_link(struct api_thread *t, struct evhttp_request *req, co
 struct api_listener {
     struct api_thread *t;
     bool loopback;
+    bool tls;
 };
 
 static void api_handle(struct evhttp_request *req, void *arg)
@@ -333,7 +391,7 @@ static void api_handle(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 404, "Not Found");
         return;
     }
-    api_handle_query(t, req, path, query);
+    api_handle_query(t, req, path, query, l->tls);
 }
 
 /* ---- listeners ---- */
@@ -366,6 +424,7 @@ static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls,
         return NULL;
     }
     (*listener)->t = t;
+    (*listener)->tls = tls != NULL;
     (*listener)->loopback =
         listen_addr_loopback(tls ? t->sh->cfg.api_https_listen : t->sh->cfg.api_http_listen);
     const struct sesame_config *cfg = &t->sh->cfg;
@@ -398,8 +457,9 @@ struct api_thread *api_thread_new(struct api_shared *sh, struct event_base *base
     t->tls = tls;
     t->conn = store_conn_open(sh->store);
     t->cache = api_cache_new(sh->cfg.api_cache_ttl_s);
+    t->identities = send_identity_cache_new(sh->cfg.api_cache_ttl_s);
     t->keys = auth_key_cache_new();
-    if (!t->conn || !t->cache || !t->keys)
+    if (!t->conn || !t->cache || !t->identities || !t->keys)
         goto fail;
     if (http_fd >= 0 &&
         !(t->http = api_http_new(t, http_fd, NULL, &t->http_socket, &t->http_listener)))
@@ -432,6 +492,7 @@ void api_thread_free(struct api_thread *t)
         evhttp_free(t->https);
     store_conn_close(t->conn);
     api_cache_free(t->cache);
+    send_identity_cache_free(t->identities);
     auth_key_cache_free(t->keys);
     free(t->http_listener);
     free(t->https_listener);

@@ -70,6 +70,16 @@ bool auth_is_signature_param(const char *name);
 void auth_smtp_password_v2(const char *secret, char *out);
 void auth_smtp_password_v4(const char *secret, const char *region, char *out);
 
+/* Failed authentications per source address (failures.c), shared by every thread and
+ * interface. limit 0: off. */
+struct auth_failures;
+struct auth_failures *auth_failures_new(int limit, int64_t window_ms);
+void auth_failures_free(struct auth_failures *f);
+/* True while address has failed `limit` times in its current window: refuse it unchecked. */
+bool auth_failures_blocked(struct auth_failures *f, const char *address, int64_t now_ms);
+/* Counts a failure; true when this one reached the limit (the moment to log it). */
+bool auth_failures_record(struct auth_failures *f, const char *address, int64_t now_ms);
+
 /* New access key: id "AKIA" + 16 base32 characters, 40-character secret. */
 int auth_key_generate(char key_id[AUTH_KEY_ID_LEN + 1], char secret[AUTH_SECRET_LEN + 1]);
 
@@ -79,5 +89,35 @@ int auth_sigv4_canonical_request(const struct auth_request *req, const char *sig
 int auth_sigv4_signature(const char *secret, const char *amz_date, const char *scope_date,
                          const char *region, const char *service, const char *canonical_request,
                          char out_hex[65]);
+
+/* ---- IAM policies (policy_parse.c, policy_eval.c): spec 20 §8 ---- */
+#define AUTH_POLICY_MAX_CHARS 6144 /* IAM's limit, whitespace not counted */
+
+struct auth_policy; /* a parsed, validated, compiled policy document */
+
+/* Parses and validates a policy document. NULL on error, with err set to
+ * "line L, column C: <message>" (1-based) pointing at the offending token. */
+struct auth_policy *auth_policy_parse(const char *json, size_t len, char *err, size_t errlen);
+void auth_policy_free(struct auth_policy *p);
+
+/* What a request is evaluated against. */
+struct auth_policy_request {
+    const char *action;     /* the API action without "ses:", e.g. "SendEmail" */
+    const char *source_ip;  /* the peer address, textual IPv4 or IPv6 */
+    bool secure_transport;  /* came over TLS */
+    int64_t now_ms;         /* aws:CurrentTime and aws:EpochTime */
+    const char *user_agent; /* NULL when the request has no User-Agent (the key is then absent) */
+};
+
+enum auth_policy_decision {
+    AUTH_POLICY_IMPLICIT_DENY,
+    AUTH_POLICY_EXPLICIT_DENY,
+    AUTH_POLICY_ALLOW
+};
+
+/* Standard IAM evaluation over every statement of every policy: any matching Deny wins,
+ * else any matching Allow, else implicit deny. NULL entries in policies are skipped. */
+enum auth_policy_decision auth_policy_evaluate(struct auth_policy *const *policies, int count,
+                                               const struct auth_policy_request *req);
 
 #endif

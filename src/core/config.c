@@ -34,6 +34,8 @@ static const struct config_key config_keys[] = {
     {"api", "signature_skew", CT_DURATION, F(api_signature_skew_s), 1, 86400},
     {"api", "idle_timeout", CT_DURATION, F(api_idle_timeout_s), 1, 86400},
     {"api", "cache_ttl", CT_DURATION, F(api_cache_ttl_s), 0, 3600},
+    {"auth", "failure_limit", CT_INT, F(auth_failure_limit), 0, 1000000},
+    {"auth", "failure_window", CT_DURATION, F(auth_failure_window_s), 1, 86400},
     {"admin", "listen", CT_STRING, F(admin_listen), 0, 0},
     {"admin", "token", CT_STRING, F(admin_token), 0, 0},
     {"tls", "cert", CT_STRING, F(tls_cert), 0, 0},
@@ -43,6 +45,7 @@ static const struct config_key config_keys[] = {
     {"feedback", "listen", CT_STRING, F(feedback_listen), 0, 0},
     {"store", "backend", CT_STRING, F(store_backend), 0, 0},
     {"store", "path", CT_STRING, F(store_path), 0, 0},
+    {"store", "secret_key_file", CT_STRING, F(store_secret_key_file), 0, 0},
     {"store", "fsync", CT_BOOL, F(store_fsync), 0, 0},
     {"store", "batch_max", CT_INT, F(store_batch_max), 1, 100000},
     {"accounts", "sandbox_max_24h", CT_DOUBLE, F(sandbox_max_24h), 0, 1e12},
@@ -85,6 +88,8 @@ void config_defaults(struct sesame_config *cfg)
     cfg->api_signature_skew_s = 900;
     cfg->api_idle_timeout_s = 60;
     cfg->api_cache_ttl_s = 1;
+    cfg->auth_failure_limit = 20;
+    cfg->auth_failure_window_s = 60;
     strcpy(cfg->admin_listen, "127.0.0.1:8025");
     strcpy(cfg->store_backend, "sqlite");
     strcpy(cfg->store_path, "sesame.db");

@@ -83,6 +83,9 @@ struct sesame_config {
     int64_t api_signature_skew_s;
     int64_t api_idle_timeout_s;
     int64_t api_cache_ttl_s; /* how long a thread reuses keys, accounts and limits it read */
+    /* [auth]: failed authentications allowed per source address and window (0: no limit) */
+    int auth_failure_limit;
+    int64_t auth_failure_window_s;
     /* [admin] */
     char admin_listen[CONFIG_ADDR_LEN];
     char admin_token[128];
@@ -96,6 +99,7 @@ struct sesame_config {
     /* [store] */
     char store_backend[16];
     char store_path[CONFIG_PATH_LEN];
+    char store_secret_key_file[CONFIG_PATH_LEN]; /* empty: store_path + ".key" */
     bool store_fsync;
     int store_batch_max;
     /* [accounts]: limits given to new accounts and to accounts moved out of the sandbox */

@@ -61,7 +61,7 @@ static struct send_job *job_new(struct send_shared *sh, const struct send_sender
     j->account = *who->account;
     j->limits = *who->limits;
     core_strlcpy(j->region, who->region, sizeof j->region);
-    j->who = (struct send_sender){who->conn, &j->account, j->region, &j->limits};
+    j->who = (struct send_sender){who->conn, &j->account, j->region, &j->limits, who->identities};
     j->now_ms = core_now_ms();
     core_message_id(j->now_ms, j->res.message_id, sizeof j->res.message_id);
     buf_init(&j->message);
@@ -207,7 +207,10 @@ static bool job_verified(struct send_job *j)
 /* Adds "name":value to the capture entry (value already JSON). */
 static void meta_member(struct send_job *j, const char *name)
 {
-    buf_printf(&j->meta, "%s\"%s\":", j->meta.len ? "," : "", name);
+    if (j->meta.len)
+        buf_puts(&j->meta, ",");
+    buf_json_string(&j->meta, name);
+    buf_puts(&j->meta, ":");
 }
 
 static void meta_string(struct send_job *j, const char *name, const char *value)
@@ -227,7 +230,9 @@ static char *capture_meta(struct send_job *j)
     meta_string(j, "Timestamp", stamp);
     struct buf out;
     buf_init(&out);
-    buf_printf(&out, "{%s}", buf_cstr(&j->meta));
+    buf_puts(&out, "{");
+    buf_append(&out, j->meta.data, j->meta.len);
+    buf_puts(&out, "}");
     return out.data;
 }
 
@@ -314,7 +319,9 @@ static bool formatted_recipients(struct send_job *j, const struct send_formatted
     char bare[ADDR_LEN];
     meta_member(j, "Destination");
     for (int l = 0; l < 3; l++) {
-        buf_printf(&j->meta, "%s\"%s\":[", l ? "," : "{", names[l]);
+        buf_puts(&j->meta, l ? "," : "{");
+        buf_json_string(&j->meta, names[l]);
+        buf_puts(&j->meta, ":[");
         for (int i = 0; i < counts[l]; i++) {
             if (!job_address(j, lists[l][i], bare) || !job_add_recipient(j, bare))
                 return false;

@@ -30,12 +30,21 @@ struct send_result {
 };
 
 /* Who sends: the caller's own store connection (identity reads), account and region. */
+struct send_identity_cache;
+
 struct send_sender {
     struct store_conn *conn;
     const struct store_account *account;
     const char *region;
     const struct store_account_region *limits;
+    struct send_identity_cache *identities; /* the calling thread's, or NULL */
 };
+
+/* A per-thread cache of which verified identity governs an address. Only successful
+ * lookups are kept, for ttl_s seconds; an identity written by this process clears it at
+ * once (store_generation), one written by another process within ttl_s. */
+struct send_identity_cache *send_identity_cache_new(int64_t ttl_s);
+void send_identity_cache_free(struct send_identity_cache *c);
 
 /* SendEmail's parameters (spec 10 §1.3). Addresses as given (they may carry display
  * names); charsets NULL for UTF-8. */

@@ -1,11 +1,14 @@
 /* The store interface: backend selection, dispatch, and the group-commit writer. */
 #include "store/store_backend.h"
+#include "store/store_secrets.h"
 
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct store_op {
     store_write_fn write;
@@ -19,6 +22,7 @@ struct store_op {
 struct store {
     struct sesame_config cfg;
     const struct store_backend *be;
+    unsigned char secret_key[STORE_SECRET_KEY_LEN];
     /* writer */
     pthread_t writer;
     pthread_t maintainer;
@@ -29,6 +33,31 @@ struct store {
     pthread_cond_t maintain_wake;
     struct store_op *head, *tail;
 };
+
+/* Bumped when this process writes, and again once the transaction holding the write has
+ * ended: a cache that read the old row in between sees the second bump. */
+static atomic_uint_fast64_t generations[STORE_TOPIC_COUNT];
+static _Thread_local bool written[STORE_TOPIC_COUNT];
+
+static int changed(enum store_topic topic, int rc)
+{
+    atomic_fetch_add(&generations[topic], 1);
+    written[topic] = true;
+    return rc;
+}
+
+static void generations_settled(void)
+{
+    for (int t = 0; t < STORE_TOPIC_COUNT; t++)
+        if (written[t])
+            atomic_fetch_add(&generations[t], 1);
+    memset(written, 0, sizeof written);
+}
+
+uint64_t store_generation(enum store_topic topic)
+{
+    return atomic_load(&generations[topic]);
+}
 
 const struct sesame_config *store_config(const struct store *s)
 {
@@ -45,7 +74,9 @@ int store_open(const struct sesame_config *cfg, struct store **out, char *err, s
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->maintain_wake, NULL);
-    if (s->be->open(s, err, errlen) != STORE_OK) {
+    bool creating = access(cfg->store_path, F_OK) != 0;
+    if (store_secret_key_load(cfg, creating, s->secret_key, err, errlen) != 0 ||
+        s->be->open(s, err, errlen) != STORE_OK) {
         store_close(s);
         return STORE_ERROR;
     }
@@ -87,12 +118,15 @@ int store_begin(struct store_conn *c)
 
 int store_commit(struct store_conn *c)
 {
-    return c->be->commit(c);
+    int rc = c->be->commit(c);
+    generations_settled();
+    return rc;
 }
 
 void store_rollback(struct store_conn *c)
 {
     c->be->rollback(c);
+    generations_settled();
 }
 
 /* ---- writer ---- */
@@ -150,6 +184,7 @@ static void store_writer_run_batch(struct store_conn *c, struct store_op *batch)
         for (struct store_op *op = batch; op; op = op->next)
             op->status = STORE_ERROR;
     }
+    generations_settled();
 }
 
 static struct store_op *store_writer_take(struct store *s, int max)
@@ -282,11 +317,11 @@ void store_submit(struct store *s, struct event_base *base, store_write_fn write
 
 int store_account_insert(struct store_conn *c, const struct store_account *a)
 {
-    return c->be->account_insert(c, a);
+    return changed(STORE_TOPIC_ACCESS, c->be->account_insert(c, a));
 }
 int store_account_update(struct store_conn *c, const struct store_account *a)
 {
-    return c->be->account_update(c, a);
+    return changed(STORE_TOPIC_ACCESS, c->be->account_update(c, a));
 }
 int store_account_get(struct store_conn *c, const char *id, struct store_account *out)
 {
@@ -317,27 +352,128 @@ int store_account_region_get(struct store_conn *c, const char *account_id, const
 }
 int store_account_region_put(struct store_conn *c, const struct store_account_region *r)
 {
-    return c->be->account_region_put(c, r);
+    return changed(STORE_TOPIC_ACCESS, c->be->account_region_put(c, r));
 }
 int store_key_insert(struct store_conn *c, const struct store_key *k)
 {
-    return c->be->key_insert(c, k);
+    struct store_key sealed = *k;
+    if (store_secret_seal(c->store->secret_key, k->key_id, k->secret, sealed.secret,
+                          sizeof sealed.secret) != 0) {
+        log_error("store: cannot seal the secret of key %s", k->key_id);
+        return STORE_ERROR;
+    }
+    return changed(STORE_TOPIC_ACCESS, c->be->key_insert(c, &sealed));
 }
+
+/* A secret that does not open (another store's key file, a tampered row) makes the key
+ * unusable rather than exposing what the row holds. */
+static void key_unseal(struct store_conn *c, struct store_key *k)
+{
+    char plain[sizeof k->secret];
+    if (store_secret_open(c->store->secret_key, k->key_id, k->secret, plain, sizeof plain) != 0) {
+        log_error("store: the secret of key %s does not open with store.secret_key_file",
+                  k->key_id);
+        plain[0] = 0;
+        k->active = false;
+    }
+    memcpy(k->secret, plain, sizeof plain);
+}
+
 int store_key_get(struct store_conn *c, const char *key_id, struct store_key *out)
 {
-    return c->be->key_get(c, key_id, out);
+    int rc = c->be->key_get(c, key_id, out);
+    if (rc == STORE_OK)
+        key_unseal(c, out);
+    return rc;
 }
+
+struct key_list_ctx {
+    struct store_conn *c;
+    store_key_cb cb;
+    void *ctx;
+};
+
+static void key_list_unseal(const struct store_key *k, void *arg)
+{
+    struct key_list_ctx *l = arg;
+    struct store_key copy = *k;
+    key_unseal(l->c, &copy);
+    l->cb(&copy, l->ctx);
+}
+
 int store_key_list(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx)
 {
-    return c->be->key_list(c, account_id, cb, ctx);
+    struct key_list_ctx l = {c, cb, ctx};
+    return c->be->key_list(c, account_id, key_list_unseal, &l);
 }
+
 int store_key_set_active(struct store_conn *c, const char *key_id, bool active)
 {
-    return c->be->key_set_active(c, key_id, active);
+    return changed(STORE_TOPIC_ACCESS, c->be->key_set_active(c, key_id, active));
+}
+
+int store_key_delete(struct store_conn *c, const char *key_id)
+{
+    return changed(STORE_TOPIC_ACCESS, c->be->key_delete(c, key_id));
+}
+
+int store_user_insert(struct store_conn *c, const struct store_user *u)
+{
+    return changed(STORE_TOPIC_ACCESS, c->be->user_insert(c, u));
+}
+int store_user_get(struct store_conn *c, const char *account_id, const char *name,
+                   struct store_user *out)
+{
+    return c->be->user_get(c, account_id, name, out);
+}
+int store_user_list(struct store_conn *c, const char *account_id, store_user_cb cb, void *ctx)
+{
+    return c->be->user_list(c, account_id, cb, ctx);
+}
+int store_user_delete(struct store_conn *c, const char *account_id, const char *name)
+{
+    return changed(STORE_TOPIC_ACCESS, c->be->user_delete(c, account_id, name));
+}
+int store_policy_put(struct store_conn *c, const struct store_policy *p)
+{
+    return changed(STORE_TOPIC_ACCESS, c->be->policy_put(c, p));
+}
+int store_policy_get(struct store_conn *c, const char *account_id, const char *user,
+                     const char *name, struct store_policy *out)
+{
+    return c->be->policy_get(c, account_id, user, name, out);
+}
+int store_policy_list(struct store_conn *c, const char *account_id, const char *user,
+                      store_policy_cb cb, void *ctx)
+{
+    return c->be->policy_list(c, account_id, user, cb, ctx);
+}
+int store_policy_delete(struct store_conn *c, const char *account_id, const char *user,
+                        const char *name)
+{
+    return changed(STORE_TOPIC_ACCESS, c->be->policy_delete(c, account_id, user, name));
+}
+int store_suppression_put(struct store_conn *c, const struct store_suppression *s)
+{
+    return c->be->suppression_put(c, s);
+}
+int store_suppression_get(struct store_conn *c, const char *account_id, const char *address,
+                          struct store_suppression *out)
+{
+    return c->be->suppression_get(c, account_id, address, out);
+}
+int store_suppression_list(struct store_conn *c, const char *account_id, const char *after,
+                           int limit, store_suppression_cb cb, void *ctx)
+{
+    return c->be->suppression_list(c, account_id, after, limit, cb, ctx);
+}
+int store_suppression_delete(struct store_conn *c, const char *account_id, const char *address)
+{
+    return c->be->suppression_delete(c, account_id, address);
 }
 int store_identity_put(struct store_conn *c, const struct store_identity *i)
 {
-    return c->be->identity_put(c, i);
+    return changed(STORE_TOPIC_IDENTITIES, c->be->identity_put(c, i));
 }
 int store_identity_get(struct store_conn *c, const char *account_id, const char *region,
                        const char *identity, struct store_identity *out)
@@ -347,7 +483,7 @@ int store_identity_get(struct store_conn *c, const char *account_id, const char 
 int store_identity_delete(struct store_conn *c, const char *account_id, const char *region,
                           const char *identity)
 {
-    return c->be->identity_delete(c, account_id, region, identity);
+    return changed(STORE_TOPIC_IDENTITIES, c->be->identity_delete(c, account_id, region, identity));
 }
 int store_identity_count(struct store_conn *c, const char *account_id, const char *region,
                          int64_t *out)

@@ -48,10 +48,36 @@ struct store_account_region {
 
 struct store_key {
     char key_id[32];
-    char secret[64];
+    char secret[128]; /* in clear here; sealed (AES-256-GCM) in the store */
     char account_id[STORE_ID_LEN];
     char user[64]; /* empty: the account's root key */
     bool active;
+    int64_t created_ms;
+};
+
+#define STORE_USER_LEN 65    /* IAM: 64 characters */
+#define STORE_POLICY_LEN 129 /* IAM: 128 characters */
+
+struct store_user {
+    char account_id[STORE_ID_LEN];
+    char name[STORE_USER_LEN];
+    int64_t created_ms;
+};
+
+/* An inline policy of a user; the document is the JSON as it was put. */
+struct store_policy {
+    char account_id[STORE_ID_LEN];
+    char user[STORE_USER_LEN];
+    char name[STORE_POLICY_LEN];
+    const char *document; /* borrowed in callbacks; malloc'd by store_policy_get */
+    int64_t updated_ms;
+};
+
+/* An entry of an account's suppression list. */
+struct store_suppression {
+    char account_id[STORE_ID_LEN];
+    char address[STORE_IDENTITY_LEN];
+    char reason[16]; /* BOUNCE or COMPLAINT */
     int64_t created_ms;
 };
 
@@ -138,6 +164,48 @@ int store_key_insert(struct store_conn *c, const struct store_key *k);
 int store_key_get(struct store_conn *c, const char *key_id, struct store_key *out);
 int store_key_list(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx);
 int store_key_set_active(struct store_conn *c, const char *key_id, bool active);
+
+int store_key_delete(struct store_conn *c, const char *key_id);
+
+/* ---- users and their policies ---- */
+typedef void (*store_user_cb)(const struct store_user *u, void *ctx);
+typedef void (*store_policy_cb)(const struct store_policy *p, void *ctx);
+int store_user_insert(struct store_conn *c, const struct store_user *u); /* STORE_EXISTS */
+int store_user_get(struct store_conn *c, const char *account_id, const char *name,
+                   struct store_user *out);
+int store_user_list(struct store_conn *c, const char *account_id, store_user_cb cb, void *ctx);
+/* The user with its access keys and policies. */
+int store_user_delete(struct store_conn *c, const char *account_id, const char *name);
+int store_policy_put(struct store_conn *c, const struct store_policy *p); /* insert or replace */
+/* out->document is malloc'd: the caller frees it. */
+int store_policy_get(struct store_conn *c, const char *account_id, const char *user,
+                     const char *name, struct store_policy *out);
+int store_policy_list(struct store_conn *c, const char *account_id, const char *user,
+                      store_policy_cb cb, void *ctx);
+int store_policy_delete(struct store_conn *c, const char *account_id, const char *user,
+                        const char *name);
+
+/* ---- suppression list ---- */
+typedef void (*store_suppression_cb)(const struct store_suppression *s, void *ctx);
+int store_suppression_put(struct store_conn *c, const struct store_suppression *s);
+int store_suppression_get(struct store_conn *c, const char *account_id, const char *address,
+                          struct store_suppression *out);
+/* Ordered by address, after `after` ("" for the start). */
+int store_suppression_list(struct store_conn *c, const char *account_id, const char *after,
+                           int limit, store_suppression_cb cb, void *ctx);
+int store_suppression_delete(struct store_conn *c, const char *account_id, const char *address);
+
+/* ---- change generations ---- */
+/* Each changes whenever this process writes what it covers, once when written and once
+ * when the transaction holding the write ends: per-thread caches compare it, so what
+ * sesamed itself changes is seen at once. Another process's writes (the admin command)
+ * are seen when cache entries expire. */
+enum store_topic {
+    STORE_TOPIC_IDENTITIES, /* identities */
+    STORE_TOPIC_ACCESS,     /* accounts, regions' limits, keys, users, policies */
+    STORE_TOPIC_COUNT
+};
+uint64_t store_generation(enum store_topic topic);
 
 /* ---- identities ---- */
 typedef void (*store_identity_cb)(const struct store_identity *i, void *ctx);

@@ -33,6 +33,25 @@ struct store_backend {
     int (*key_get)(struct store_conn *c, const char *key_id, struct store_key *out);
     int (*key_list)(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx);
     int (*key_set_active)(struct store_conn *c, const char *key_id, bool active);
+    int (*key_delete)(struct store_conn *c, const char *key_id);
+    int (*user_insert)(struct store_conn *c, const struct store_user *u);
+    int (*user_get)(struct store_conn *c, const char *account_id, const char *name,
+                    struct store_user *out);
+    int (*user_list)(struct store_conn *c, const char *account_id, store_user_cb cb, void *ctx);
+    int (*user_delete)(struct store_conn *c, const char *account_id, const char *name);
+    int (*policy_put)(struct store_conn *c, const struct store_policy *p);
+    int (*policy_get)(struct store_conn *c, const char *account_id, const char *user,
+                      const char *name, struct store_policy *out);
+    int (*policy_list)(struct store_conn *c, const char *account_id, const char *user,
+                       store_policy_cb cb, void *ctx);
+    int (*policy_delete)(struct store_conn *c, const char *account_id, const char *user,
+                         const char *name);
+    int (*suppression_put)(struct store_conn *c, const struct store_suppression *s);
+    int (*suppression_get)(struct store_conn *c, const char *account_id, const char *address,
+                           struct store_suppression *out);
+    int (*suppression_list)(struct store_conn *c, const char *account_id, const char *after,
+                            int limit, store_suppression_cb cb, void *ctx);
+    int (*suppression_delete)(struct store_conn *c, const char *account_id, const char *address);
     int (*identity_put)(struct store_conn *c, const struct store_identity *i);
     int (*identity_get)(struct store_conn *c, const char *account_id, const char *region,
                         const char *identity, struct store_identity *out);

@@ -41,6 +41,15 @@ static const char *const migrations[] = {
     "CREATE INDEX messages_captured ON messages (captured, created_ms) WHERE captured = 1;"
     "CREATE TABLE recipients (message_id TEXT NOT NULL, idx INTEGER NOT NULL,"
     " address TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (message_id, idx));",
+    /* 3: users with inline policies, and the account-level suppression list. Access key
+     * secrets are sealed from here on (store_secrets.h). */
+    "CREATE TABLE users (account_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, PRIMARY KEY (account_id, name));"
+    "CREATE TABLE policies (account_id TEXT NOT NULL, user TEXT NOT NULL, name TEXT NOT NULL,"
+    " document TEXT NOT NULL, updated_ms INTEGER NOT NULL, PRIMARY KEY (account_id, user, name));"
+    "CREATE TABLE suppressions (account_id TEXT NOT NULL, address TEXT NOT NULL,"
+    " reason TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (account_id, address));"
+    "CREATE INDEX access_keys_user ON access_keys (account_id, user);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -55,6 +64,21 @@ enum stmt_id {
     ST_KEY_GET,
     ST_KEY_LIST,
     ST_KEY_ACTIVE,
+    ST_KEY_DELETE,
+    ST_USER_INSERT,
+    ST_USER_GET,
+    ST_USER_LIST,
+    ST_USER_DELETE,
+    ST_USER_KEYS_DELETE,
+    ST_USER_POLICIES_DELETE,
+    ST_POLICY_PUT,
+    ST_POLICY_GET,
+    ST_POLICY_LIST,
+    ST_POLICY_DELETE,
+    ST_SUPPRESSION_PUT,
+    ST_SUPPRESSION_GET,
+    ST_SUPPRESSION_LIST,
+    ST_SUPPRESSION_DELETE,
     ST_IDENTITY_PUT,
     ST_IDENTITY_GET,
     ST_IDENTITY_DELETE,
@@ -84,6 +108,8 @@ enum stmt_id {
 #define IDENTITY_COLS                                                                              \
     "account_id, region, identity, kind, status, token, created_ms, status_ms, checked_ms,"        \
     " missing_since_ms"
+#define POLICY_COLS "account_id, user, name, document, updated_ms"
+#define SUPPRESSION_COLS "account_id, address, reason, created_ms"
 static const char *const stmt_sql[ST_COUNT] = {
     [ST_ACCOUNT_INSERT] = "INSERT INTO accounts (" ACCOUNT_COLS ") VALUES (?,?,?,?,?,?)",
     [ST_ACCOUNT_UPDATE] = "UPDATE accounts SET name=?2, contact=?3, suspended=?4, disabled=?5"
@@ -99,6 +125,26 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_KEY_LIST] = "SELECT key_id, secret, account_id, user, active, created_ms FROM access_keys"
                     " WHERE account_id=? ORDER BY created_ms, key_id",
     [ST_KEY_ACTIVE] = "UPDATE access_keys SET active=? WHERE key_id=?",
+    [ST_KEY_DELETE] = "DELETE FROM access_keys WHERE key_id=?",
+    [ST_USER_INSERT] = "INSERT INTO users VALUES (?,?,?)",
+    [ST_USER_GET] = "SELECT account_id, name, created_ms FROM users WHERE account_id=? AND name=?",
+    [ST_USER_LIST] = "SELECT account_id, name, created_ms FROM users WHERE account_id=?"
+                     " ORDER BY name",
+    [ST_USER_DELETE] = "DELETE FROM users WHERE account_id=? AND name=?",
+    [ST_USER_KEYS_DELETE] = "DELETE FROM access_keys WHERE account_id=? AND user=?",
+    [ST_USER_POLICIES_DELETE] = "DELETE FROM policies WHERE account_id=? AND user=?",
+    [ST_POLICY_PUT] = "INSERT OR REPLACE INTO policies VALUES (?,?,?,?,?)",
+    [ST_POLICY_GET] = "SELECT " POLICY_COLS " FROM policies WHERE account_id=? AND user=?"
+                      " AND name=?",
+    [ST_POLICY_LIST] = "SELECT " POLICY_COLS " FROM policies WHERE account_id=? AND user=?"
+                       " ORDER BY name",
+    [ST_POLICY_DELETE] = "DELETE FROM policies WHERE account_id=? AND user=? AND name=?",
+    [ST_SUPPRESSION_PUT] = "INSERT OR REPLACE INTO suppressions VALUES (?,?,?,?)",
+    [ST_SUPPRESSION_GET] = "SELECT " SUPPRESSION_COLS " FROM suppressions WHERE account_id=?"
+                           " AND address=?",
+    [ST_SUPPRESSION_LIST] = "SELECT " SUPPRESSION_COLS " FROM suppressions WHERE account_id=?"
+                            " AND address > ? ORDER BY address LIMIT ?",
+    [ST_SUPPRESSION_DELETE] = "DELETE FROM suppressions WHERE account_id=? AND address=?",
     [ST_IDENTITY_PUT] =
         "INSERT OR REPLACE INTO identities (" IDENTITY_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?)",
     [ST_IDENTITY_GET] =
@@ -513,6 +559,163 @@ static int sqlite_key_set_active(struct store_conn *c, const char *key_id, bool 
     return sqlite_run(c, sqlite_prepare(c, ST_KEY_ACTIVE, "bs", active, key_id));
 }
 
+static int sqlite_key_delete(struct store_conn *c, const char *key_id)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_KEY_DELETE, "s", key_id));
+}
+
+/* ---- users and policies ---- */
+
+static void read_user(sqlite3_stmt *st, void *out)
+{
+    struct store_user *u = out;
+    col_text(st, 0, u->account_id, sizeof u->account_id);
+    col_text(st, 1, u->name, sizeof u->name);
+    u->created_ms = sqlite3_column_int64(st, 2);
+}
+
+static int sqlite_user_insert(struct store_conn *c, const struct store_user *u)
+{
+    return sqlite_run(
+        c, sqlite_prepare(c, ST_USER_INSERT, "ssi", u->account_id, u->name, u->created_ms));
+}
+
+static int sqlite_user_get(struct store_conn *c, const char *account_id, const char *name,
+                           struct store_user *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_USER_GET, "ss", account_id, name), read_user, out);
+}
+
+static void emit_user(const void *rec, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    ((store_user_cb)e->cb)(rec, e->ctx);
+}
+
+static int sqlite_user_list(struct store_conn *c, const char *account_id, store_user_cb cb,
+                            void *ctx)
+{
+    struct store_user u;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    return sqlite_rows(c, sqlite_prepare(c, ST_USER_LIST, "s", account_id), read_user, &u,
+                       emit_user, &e);
+}
+
+/* In the caller's transaction, so the user never half-exists. */
+static int sqlite_user_delete(struct store_conn *c, const char *account_id, const char *name)
+{
+    int rc = sqlite_run(c, sqlite_prepare(c, ST_USER_DELETE, "ss", account_id, name));
+    if (rc != STORE_OK)
+        return rc;
+    if (sqlite_run(c, sqlite_prepare(c, ST_USER_KEYS_DELETE, "ss", account_id, name)) < 0 ||
+        sqlite_run(c, sqlite_prepare(c, ST_USER_POLICIES_DELETE, "ss", account_id, name)) < 0)
+        return STORE_ERROR;
+    return STORE_OK;
+}
+
+/* The document points into the row: valid until the statement steps again. */
+static void read_policy(sqlite3_stmt *st, void *out)
+{
+    struct store_policy *p = out;
+    col_text(st, 0, p->account_id, sizeof p->account_id);
+    col_text(st, 1, p->user, sizeof p->user);
+    col_text(st, 2, p->name, sizeof p->name);
+    const unsigned char *doc = sqlite3_column_text(st, 3);
+    p->document = doc ? (const char *)doc : "";
+    p->updated_ms = sqlite3_column_int64(st, 4);
+}
+
+static int sqlite_policy_put(struct store_conn *c, const struct store_policy *p)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_POLICY_PUT, "ssssi", p->account_id, p->user, p->name,
+                                        p->document, p->updated_ms));
+}
+
+static void read_policy_copy(sqlite3_stmt *st, void *out)
+{
+    struct store_policy *p = out;
+    read_policy(st, p);
+    p->document = strdup(p->document);
+}
+
+static int sqlite_policy_get(struct store_conn *c, const char *account_id, const char *user,
+                             const char *name, struct store_policy *out)
+{
+    out->document = NULL;
+    int rc = sqlite_one(c, sqlite_prepare(c, ST_POLICY_GET, "sss", account_id, user, name),
+                        read_policy_copy, out);
+    if (rc == STORE_OK && !out->document)
+        return STORE_ERROR;
+    return rc;
+}
+
+static void emit_policy(const void *rec, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    ((store_policy_cb)e->cb)(rec, e->ctx);
+}
+
+static int sqlite_policy_list(struct store_conn *c, const char *account_id, const char *user,
+                              store_policy_cb cb, void *ctx)
+{
+    struct store_policy p;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    return sqlite_rows(c, sqlite_prepare(c, ST_POLICY_LIST, "ss", account_id, user), read_policy,
+                       &p, emit_policy, &e);
+}
+
+static int sqlite_policy_delete(struct store_conn *c, const char *account_id, const char *user,
+                                const char *name)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_POLICY_DELETE, "sss", account_id, user, name));
+}
+
+/* ---- suppression list ---- */
+
+static void read_suppression(sqlite3_stmt *st, void *out)
+{
+    struct store_suppression *s = out;
+    col_text(st, 0, s->account_id, sizeof s->account_id);
+    col_text(st, 1, s->address, sizeof s->address);
+    col_text(st, 2, s->reason, sizeof s->reason);
+    s->created_ms = sqlite3_column_int64(st, 3);
+}
+
+static int sqlite_suppression_put(struct store_conn *c, const struct store_suppression *s)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_SUPPRESSION_PUT, "sssi", s->account_id, s->address,
+                                        s->reason, s->created_ms));
+}
+
+static int sqlite_suppression_get(struct store_conn *c, const char *account_id, const char *address,
+                                  struct store_suppression *out)
+{
+    return sqlite_one(c, sqlite_prepare(c, ST_SUPPRESSION_GET, "ss", account_id, address),
+                      read_suppression, out);
+}
+
+static void emit_suppression(const void *rec, void *ctx)
+{
+    struct emit_ctx *e = ctx;
+    ((store_suppression_cb)e->cb)(rec, e->ctx);
+}
+
+static int sqlite_suppression_list(struct store_conn *c, const char *account_id, const char *after,
+                                   int limit, store_suppression_cb cb, void *ctx)
+{
+    struct store_suppression s;
+    struct emit_ctx e = {(void (*)(void))cb, ctx};
+    return sqlite_rows(
+        c, sqlite_prepare(c, ST_SUPPRESSION_LIST, "ssi", account_id, after, (int64_t)limit),
+        read_suppression, &s, emit_suppression, &e);
+}
+
+static int sqlite_suppression_delete(struct store_conn *c, const char *account_id,
+                                     const char *address)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_SUPPRESSION_DELETE, "ss", account_id, address));
+}
+
 /* ---- identities ---- */
 
 static void read_identity(sqlite3_stmt *st, void *out)
@@ -809,6 +1012,19 @@ const struct store_backend store_sqlite_backend = {
     .key_get = sqlite_key_get,
     .key_list = sqlite_key_list,
     .key_set_active = sqlite_key_set_active,
+    .key_delete = sqlite_key_delete,
+    .user_insert = sqlite_user_insert,
+    .user_get = sqlite_user_get,
+    .user_list = sqlite_user_list,
+    .user_delete = sqlite_user_delete,
+    .policy_put = sqlite_policy_put,
+    .policy_get = sqlite_policy_get,
+    .policy_list = sqlite_policy_list,
+    .policy_delete = sqlite_policy_delete,
+    .suppression_put = sqlite_suppression_put,
+    .suppression_get = sqlite_suppression_get,
+    .suppression_list = sqlite_suppression_list,
+    .suppression_delete = sqlite_suppression_delete,
     .identity_put = sqlite_identity_put,
     .identity_get = sqlite_identity_get,
     .identity_delete = sqlite_identity_delete,

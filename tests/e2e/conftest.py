@@ -571,10 +571,12 @@ class Instance:
     # -- hand-built requests --
 
     def raw(self, method="POST", body=b"", query="", headers=None, path="/", sign=True,
-            region=None, key=None, secret=None, skew=None, tamper=None, https=False):
+            region=None, key=None, secret=None, skew=None, tamper=None, https=False,
+            source=None):
         """Sends one HTTP request as given. body and query are sent byte for byte (a dict
         is form-encoded first). With sign, SigV4 headers are added by botocore; tamper(h)
-        may then change the signed headers before sending."""
+        may then change the signed headers before sending. source: the local address to
+        send from (e.g. "127.0.0.2", another loopback address)."""
         if isinstance(body, dict):
             body = urllib.parse.urlencode(body)
         if isinstance(body, str):
@@ -592,13 +594,16 @@ class Instance:
                                 secret or self.secret, region or self.default_region, skew=skew)
         if tamper:
             tamper(hdrs)
-        return http_send(base, method, target, body, hdrs, cafile=self.cert if https else None)
+        return http_send(base, method, target, body, hdrs, cafile=self.cert if https else None,
+                         source=source)
 
-    def call(self, action, region=None, key=None, secret=None, **params):
+    def call(self, action, region=None, key=None, secret=None, source=None, https=False,
+             headers=None, **params):
         """A signed POST of one action with params; returns the Reply."""
         body = {"Action": action, "Version": "2010-12-01"}
         body.update(params)
-        return self.raw(body=body, region=region, key=key, secret=secret)
+        return self.raw(body=body, region=region, key=key, secret=secret, source=source,
+                        https=https, headers=headers)
 
     def identities(self, region=None, key=None, secret=None):
         """Every identity in a region, by a signed ListIdentities."""
@@ -616,13 +621,16 @@ class Instance:
             "VerificationStatus")
 
 
-def http_send(base, method, target, body, headers, cafile=None, timeout=30):
+def http_send(base, method, target, body, headers, cafile=None, timeout=30, source=None):
     u = urllib.parse.urlsplit(base)
+    src = (source, 0) if source else None
     if u.scheme == "https":
         ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else None
-        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx,
+                                           source_address=src)
     else:
-        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout,
+                                          source_address=src)
     try:
         conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
         for k, v in headers.items():

@@ -24,8 +24,7 @@ from botocore.exceptions import ClientError
 
 from conftest import assert_sanitizer_clean
 
-# Capture mode, and no per-thread cache, so admin changes (identities aside, which are
-# never cached) are seen by the very next request.
+# Capture mode, and no per-thread cache, so admin changes are seen by the very next request.
 CAPTURE = "[delivery]\nmode = capture\n[api]\ncache_ttl = 0\n"
 SIM = "success@simulator.amazonses.com"
 MESSAGE_ID_RE = re.compile(

@@ -610,6 +610,35 @@ def test_only_verified_identities_count(inst, ses):
             message=unverified("us-east-1", "temp@pending.test"))
 
 
+def test_cached_identity_follows_changes(module_instance):
+    """With the per-thread identity cache on (api.cache_ttl 1 s): DeleteIdentity takes
+    effect on the very next send on every thread; the admin command's delete (another
+    process) within api.cache_ttl; a new verification at once."""
+    inst = module_instance(regions=("us-east-1",), production=True,
+                           extra="[delivery]\nmode = capture\n")
+    clients = [client(inst) for _ in range(4)]  # connections spread over the I/O threads
+    ses = clients[0]
+    verify(inst, "cached@example.com")
+    for c in clients:
+        assert c.send_email(Source="cached@example.com", Destination={"ToAddresses": [SIM]},
+                            Message=MESSAGE)["MessageId"]
+    ses.delete_identity(Identity="cached@example.com")
+    for c in clients:
+        status, code, message = client_error(
+            c.send_email, Source="cached@example.com", Destination={"ToAddresses": [SIM]},
+            Message=MESSAGE)
+        assert (status, code, message) == (400, "MessageRejected",
+                                           unverified("us-east-1", "cached@example.com"))
+    verify(inst, "cached@example.com")
+    assert ses.send_email(Source="cached@example.com", Destination={"ToAddresses": [SIM]},
+                          Message=MESSAGE)["MessageId"]
+    inst.sesame("identity", "delete", "cached@example.com")
+    inst.settle()
+    status, code, _ = client_error(ses.send_email, Source="cached@example.com",
+                                   Destination={"ToAddresses": [SIM]}, Message=MESSAGE)
+    assert (status, code) == (400, "MessageRejected")
+
+
 def test_tag_past_the_limit_refused_not_skipped(inst):
     """A tag numbered past 50 is refused, never silently ignored."""
     params = {"Source": SENDER, "Destination.ToAddresses.member.1": RCPT,

@@ -561,6 +561,39 @@ static void test_key_generate(void)
     CHECK(strcmp(id1, id2) != 0 && strcmp(s1, s2) != 0);
 }
 
+static void test_failure_limits(void)
+{
+    struct auth_failures *f = auth_failures_new(3, 1000);
+    CHECK(!auth_failures_blocked(f, "192.0.2.1", 0));
+    CHECK(!auth_failures_record(f, "192.0.2.1", 0));
+    CHECK(!auth_failures_record(f, "192.0.2.1", 10));
+    CHECK(!auth_failures_blocked(f, "192.0.2.1", 20));
+    CHECK(auth_failures_record(f, "192.0.2.1", 20)); /* the third reaches the limit */
+    CHECK(auth_failures_blocked(f, "192.0.2.1", 30));
+    CHECK(!auth_failures_record(f, "192.0.2.1", 40)); /* reported once, not again */
+    CHECK(!auth_failures_blocked(f, "192.0.2.2", 30));
+    CHECK(!auth_failures_blocked(f, "2001:db8::1", 30));
+    CHECK(auth_failures_blocked(f, "192.0.2.1", 999));
+    CHECK(!auth_failures_blocked(f, "192.0.2.1", 1000)); /* the window has ended */
+    CHECK(!auth_failures_record(f, "192.0.2.1", 1000));  /* a new window counts from one */
+    CHECK(!auth_failures_blocked(f, "192.0.2.1", 1001));
+    /* Many addresses: each keeps its own count as long as the table holds them. */
+    char addr[32];
+    for (int i = 0; i < 500; i++) {
+        snprintf(addr, sizeof addr, "198.51.100.%d", i);
+        for (int k = 0; k < 3; k++)
+            auth_failures_record(f, addr, 2000);
+    }
+    CHECK(auth_failures_blocked(f, "198.51.100.7", 2001));
+    CHECK(!auth_failures_blocked(f, "203.0.113.9", 2001));
+    auth_failures_free(f);
+    struct auth_failures *off = auth_failures_new(0, 1000);
+    for (int k = 0; k < 10; k++)
+        auth_failures_record(off, "192.0.2.1", 0);
+    CHECK(!auth_failures_blocked(off, "192.0.2.1", 1));
+    auth_failures_free(off);
+}
+
 int main(void)
 {
     test_sigv4_vectors();
@@ -573,5 +606,6 @@ int main(void)
     test_signature_params();
     test_smtp_passwords();
     test_key_generate();
+    test_failure_limits();
     return UNIT_END();
 }
