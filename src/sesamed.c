@@ -1,6 +1,7 @@
 /* sesamed: the daemon. N I/O threads, each with its own event loop and its own sockets
  * on the shared listener addresses (SO_REUSEPORT); one store writer thread; the main
  * thread waits for SIGTERM or SIGINT and then drains. */
+#include "admin/admin.h"
 #include "api/api.h"
 #include "core/core.h"
 #include "dns/dns.h"
@@ -22,6 +23,7 @@ struct io_thread {
     pthread_t thread;
     struct event_base *base;
     struct api_thread *api;
+    struct admin_http *admin;
     struct dns_verifier *verifier;
 };
 
@@ -64,6 +66,11 @@ static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
     t->api = api_thread_new(d->api, t->base, d->tls, http_fd, https_fd);
     if (!t->api)
         return -1;
+    if (d->cfg.admin_listen[0]) {
+        int admin_fd = open_listener(d->cfg.admin_listen, "admin.listen");
+        if (admin_fd < 0 || !(t->admin = admin_http_new(&d->cfg, d->store, t->base, admin_fd)))
+            return -1;
+    }
     if (first && !d->cfg.auto_verify) {
         t->verifier = dns_verifier_start(t->base, &d->cfg, d->store);
         if (!t->verifier)
@@ -108,7 +115,9 @@ static int daemon_start(struct daemon *d)
 static void io_thread_stop_accepting(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    api_thread_stop_accepting(((struct io_thread *)arg)->api);
+    struct io_thread *t = arg;
+    api_thread_stop_accepting(t->api);
+    admin_http_stop_accepting(t->admin);
 }
 
 /* Draining: stop accepting, let the writer finish what it was given (its completions
@@ -135,6 +144,7 @@ static void daemon_stop(struct daemon *d)
             event_base_loop(t->base, EVLOOP_NONBLOCK); /* completions posted after the exit */
         dns_verifier_free(t->verifier);
         api_thread_free(t->api);
+        admin_http_free(t->admin);
         if (t->base)
             event_base_free(t->base);
     }
@@ -150,6 +160,9 @@ static void log_listeners(const struct sesame_config *cfg)
         log_info("api (http) listening on %s", cfg->api_http_listen);
     if (cfg->api_https_listen[0])
         log_info("api (https) listening on %s", cfg->api_https_listen);
+    if (cfg->admin_listen[0])
+        log_info("admin api listening on %s%s", cfg->admin_listen,
+                 cfg->admin_token[0] ? "" : " (admin.token is empty: every request is refused)");
     log_info("regions: %s%s (default %s)", cfg->regions[0], cfg->region_count > 1 ? ", ..." : "",
              cfg->regions[0]);
 }

@@ -16,6 +16,8 @@ struct admin_group {
 static const struct admin_group groups[] = {
     {"account", admin_account_verbs, "accounts: sandbox or production, quota, rate, states"},
     {"key", admin_key_verbs, "access keys and their SMTP passwords"},
+    {"user", admin_user_verbs, "users of an account: each with its own keys and policies"},
+    {"policy", admin_policy_verbs, "users' inline IAM policies"},
     {"identity", admin_identity_verbs, "verified email addresses and domains"},
 };
 
@@ -42,6 +44,11 @@ int admin_fail(const char *fmt, ...)
     fprintf(stderr, "\n");
     va_end(ap);
     return ADMIN_FAILED;
+}
+
+int admin_op_report(int status, const char *err)
+{
+    return status == ADMIN_OP_OK ? ADMIN_OK : admin_fail("%s", err);
 }
 
 int admin_usage_error(const struct admin_verb *verb, const char *fmt, ...)

@@ -87,28 +87,10 @@ static int identity_show(struct admin_ctx *ctx)
 static int identity_verify_tx(struct admin_ctx *ctx, void *arg)
 {
     struct identity_args *a = arg;
-    struct store_identity *id = &a->result;
-    int rc = store_identity_get(ctx->conn, a->account->id, a->region, a->name, id);
-    if (rc == STORE_ERROR)
-        return admin_fail("cannot read identities");
-    if (rc == STORE_NOT_FOUND) {
-        memset(id, 0, sizeof *id);
-        core_strlcpy(id->account_id, a->account->id, sizeof id->account_id);
-        core_strlcpy(id->region, a->region, sizeof id->region);
-        core_strlcpy(id->identity, a->name, sizeof id->identity);
-        id->kind = strchr(a->name, '@') ? IDENTITY_EMAIL : IDENTITY_DOMAIN;
-        id->created_ms = core_now_ms();
-        if (id->kind == IDENTITY_DOMAIN) {
-            unsigned char raw[32];
-            core_random_bytes(raw, sizeof raw);
-            core_base64_encode(raw, sizeof raw, id->token);
-        }
-    }
-    core_strlcpy(id->status, "Success", sizeof id->status);
-    id->status_ms = core_now_ms();
-    id->missing_since_ms = 0;
-    return store_identity_put(ctx->conn, id) == STORE_OK ? ADMIN_OK
-                                                         : admin_fail("cannot store the identity");
+    char err[ADMIN_ERR_LEN];
+    int rc = admin_op_identity_set_status(ctx->conn, a->account->id, a->region, a->name, "Success",
+                                          &a->result, err);
+    return admin_op_report(rc, err);
 }
 
 static int identity_verify(struct admin_ctx *ctx)
@@ -122,9 +104,6 @@ static int identity_verify(struct admin_ctx *ctx)
         return admin_usage_error(&admin_identity_verbs[2],
                                  "--force is required: it marks the identity verified without "
                                  "the DNS or email check");
-    bool email = strchr(a.name, '@') != NULL;
-    if (email ? !mail_address_valid(a.name) : !mail_domain_valid(a.name))
-        return admin_fail("invalid %s: %s", email ? "email address" : "domain name", a.name);
     rc = admin_write(ctx, identity_verify_tx, &a);
     if (rc == ADMIN_OK)
         printf("verified: %s (%s, account %s)\n", a.name, a.region, acct.id);
@@ -134,13 +113,9 @@ static int identity_verify(struct admin_ctx *ctx)
 static int identity_delete_tx(struct admin_ctx *ctx, void *arg)
 {
     struct identity_args *a = arg;
-    int rc = store_identity_delete(ctx->conn, a->account->id, a->region, a->name);
-    if (rc == STORE_OK &&
-        store_email_link_delete_for(ctx->conn, a->account->id, a->region, a->name) != STORE_OK)
-        rc = STORE_ERROR;
-    if (rc == STORE_NOT_FOUND)
-        return admin_fail("no identity %s in %s", a->name, a->region);
-    return rc == STORE_OK ? ADMIN_OK : admin_fail("cannot delete %s", a->name);
+    char err[ADMIN_ERR_LEN];
+    int rc = admin_op_identity_delete(ctx->conn, a->account->id, a->region, a->name, err);
+    return admin_op_report(rc, err);
 }
 
 static int identity_delete(struct admin_ctx *ctx)

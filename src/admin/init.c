@@ -144,8 +144,10 @@ static void fill_endpoints(FILE *f, const void *arg)
 static int init_account_tx(struct admin_ctx *ctx, void *arg)
 {
     struct init_result *r = arg;
-    return admin_account_create(ctx->conn, &ctx->cfg, "default", NULL, r->plan->production,
-                                &r->acct, &r->key);
+    char err[ADMIN_ERR_LEN];
+    int rc = admin_op_account_create(ctx->conn, &ctx->cfg, "default", NULL, r->plan->production,
+                                     &r->acct, &r->key, err);
+    return admin_op_report(rc, err);
 }
 
 static int init_run(struct admin_ctx *ctx)

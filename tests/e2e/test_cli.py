@@ -9,8 +9,9 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (SESAMED, assert_error, base_env, error_code, eventually_equal,
-                      parse_kv, run_sesame, smtp_password_v2, smtp_password_v4)
+from conftest import (SESAME, SESAMED, assert_error, assert_sanitizer_clean, base_env,
+                      error_code, eventually_equal, parse_kv, run_sesame, smtp_password_v2,
+                      smtp_password_v4)
 
 REGIONS = ("us-east-1", "eu-west-1")
 
@@ -131,6 +132,8 @@ SUBCOMMANDS = [
     ["init"],
     ["account", "create"], ["account", "list"], ["account", "show"], ["account", "set"],
     ["key", "create"], ["key", "list"], ["key", "revoke"],
+    ["user", "create"], ["user", "list"], ["user", "delete"],
+    ["policy", "put"], ["policy", "get"], ["policy", "list"], ["policy", "delete"],
     ["identity", "list"], ["identity", "show"], ["identity", "verify"], ["identity", "delete"],
 ]
 
@@ -141,7 +144,7 @@ def test_help_everywhere(tmp_path):
     assert "usage: sesame" in res.stdout
     for sub in SUBCOMMANDS:
         assert " ".join(sub) in res.stdout, sub  # the top-level help lists every verb
-    for group in ("account", "key", "identity"):
+    for group in ("account", "key", "user", "policy", "identity"):
         res = run_sesame(tmp_path / "none.conf", group, "--help")
         assert res.returncode == 0, (group, res.stderr)
         assert res.stdout.startswith("sesame " + group), res.stdout
@@ -164,6 +167,12 @@ def test_help_everywhere(tmp_path):
     ["key", "revoke"],
     ["identity", "verify", "someone@example.com"],  # without --force
     ["identity", "show"],
+    ["user", "create"],  # without a name
+    ["user", "delete", "a", "b"],
+    ["user", "list", "extra"],
+    ["policy", "put", "alice"],  # without a policy name
+    ["policy", "list"],
+    ["key", "create", "--user"],
     ["init"],  # without --dir
     ["--no-such-global"],
 ])
@@ -332,3 +341,124 @@ def test_identity_admin_verbs(inst):
     assert res.stdout.startswith("deleted: admin.example.org")
     assert "admin.example.org" not in eu.list_identities()["Identities"]
     inst.sesame("identity", "delete", "admin.example.org", "--region", "eu-west-1", expect=1)
+
+
+# ---- users, their keys and their policies ----
+
+ALLOW_ALL = ('{"Version": "2012-10-17", "Statement": '
+             '[{"Effect": "Allow", "Action": "ses:*", "Resource": "*"}]}')
+
+
+def sesame_stdin(inst, *args, stdin="", expect=0):
+    """`sesame -c CONF ARGS` with stdin fed to it (run_sesame has no stdin)."""
+    res = subprocess.run([str(SESAME), "-c", str(inst.conf), *map(str, args)], input=stdin,
+                         capture_output=True, text=True, env=base_env(), timeout=60)
+    assert_sanitizer_clean(res.stderr, "sesame " + " ".join(map(str, args)))
+    assert res.returncode == expect, (args, res.returncode, res.stdout, res.stderr)
+    return res
+
+
+def test_user_verbs(inst):
+    acct = inst.account_id()
+    out = parse_kv(inst.sesame("user", "create", "alice").stdout)
+    assert out == {"user": "alice", "account": acct,
+                   "arn": "arn:aws:iam::%s:user/alice" % acct}
+    inst.sesame("user", "create", "svc+mail=1,v.2@corp_-", "--account", acct)
+    assert "already exists" in inst.sesame("user", "create", "alice", expect=1).stderr
+    for bad in ("has space", "x" * 65, "slash/y", ""):
+        assert "invalid user name" in inst.sesame("user", "create", bad, expect=1).stderr
+    lines = inst.sesame("user", "list").stdout.splitlines()
+    names = [l.split("\t")[0] for l in lines]
+    assert "alice" in names and "svc+mail=1,v.2@corp_-" in names, lines
+    assert "alice\tarn:aws:iam::%s:user/alice\t" % acct in inst.sesame("user", "list").stdout
+    # Another account has its own users.
+    other, _, _ = inst.new_account("users-elsewhere")
+    assert inst.sesame("user", "list", "--account", other).stdout == ""
+    inst.sesame("user", "delete", "alice", "--account", other, expect=1)
+    inst.sesame("user", "delete", "svc+mail=1,v.2@corp_-")
+
+
+def test_user_keys_limit_of_two(inst):
+    inst.sesame("user", "create", "rotating")
+    first = parse_kv(inst.sesame("key", "create", "--user", "rotating").stdout)
+    assert first["user"] == "rotating" and first["account"] == inst.account_id()
+    second = parse_kv(inst.sesame("key", "create", "--user", "rotating").stdout)
+    res = inst.sesame("key", "create", "--user", "rotating", expect=1)
+    assert res.stderr.strip() == \
+        "sesame: user rotating already has 2 active access keys (the limit)"
+    assert not res.stdout
+    listed = inst.sesame("key", "list").stdout
+    for k in (first, second):
+        assert "key: %s Active user=rotating" % k["access_key_id"] in listed
+    assert "key: %s Active\n" % inst.key in listed  # the root key has no user
+    # A revoked key leaves room for the next one.
+    inst.sesame("key", "revoke", first["access_key_id"])
+    inst.sesame("key", "create", "--user", "rotating")
+    assert "no user nobody" in inst.sesame("key", "create", "--user", "nobody", expect=1).stderr
+    assert "invalid user name" in inst.sesame("key", "create", "--user", "", expect=1).stderr
+    # The root key's creation is unchanged.
+    assert "user" not in parse_kv(inst.sesame("key", "create").stdout)
+
+
+def test_policy_verbs(inst, tmp_path):
+    inst.sesame("user", "create", "writer")
+    doc = tmp_path / "policy.json"
+    doc.write_text(ALLOW_ALL)
+    out = inst.sesame("policy", "put", "writer", "from-file", "--file", doc).stdout
+    assert out.startswith("stored: policy from-file of user writer")
+    sesame_stdin(inst, "policy", "put", "writer", "from-stdin", stdin=ALLOW_ALL)
+    sesame_stdin(inst, "policy", "put", "writer", "from-dash", "--file", "-", stdin=ALLOW_ALL)
+    assert inst.sesame("policy", "list", "writer").stdout.splitlines() == [
+        "from-dash", "from-file", "from-stdin"]
+    assert inst.sesame("policy", "get", "writer", "from-stdin").stdout == ALLOW_ALL + "\n"
+
+    # Invalid: the parser's line and column, exit 1, nothing stored.
+    bad = '{\n  "Version": "2012-10-17",\n  "Statement": {"Effect": "Allow", "Action": 7}\n}'
+    res = sesame_stdin(inst, "policy", "put", "writer", "broken", stdin=bad, expect=1)
+    assert re.match(r"sesame: line 3, column \d+: ", res.stderr), res.stderr
+    assert not res.stdout
+    res = sesame_stdin(inst, "policy", "put", "writer", "from-file", stdin="{", expect=1)
+    assert re.match(r"sesame: line \d+, column \d+: ", res.stderr), res.stderr
+    res = sesame_stdin(inst, "policy", "put", "writer", "huge",
+                       stdin=ALLOW_ALL[:-1] + ', "x": "' + "y" * 70000 + '"}', expect=1)
+    assert "65536" in res.stderr, res.stderr
+    assert inst.sesame("policy", "get", "writer", "from-file").stdout == ALLOW_ALL + "\n"
+    assert "invalid policy name" in sesame_stdin(inst, "policy", "put", "writer", "bad name",
+                                                 stdin=ALLOW_ALL, expect=1).stderr
+    assert "no user ghost" in sesame_stdin(inst, "policy", "put", "ghost", "p",
+                                           stdin=ALLOW_ALL, expect=1).stderr
+    inst.sesame("policy", "put", "writer", "p", "--file", tmp_path / "missing.json", expect=1)
+    assert inst.sesame("policy", "list", "writer").stdout.splitlines() == [
+        "from-dash", "from-file", "from-stdin"]
+
+    out = inst.sesame("policy", "delete", "writer", "from-dash").stdout
+    assert out.startswith("deleted: policy from-dash of user writer")
+    inst.sesame("policy", "delete", "writer", "from-dash", expect=1)
+    inst.sesame("policy", "get", "writer", "from-dash", expect=1)
+    inst.sesame("policy", "list", "ghost", expect=1)
+
+    # The user's key works with a policy that allows everything.
+    k = parse_kv(inst.sesame("key", "create", "--user", "writer").stdout)
+    c = inst.client(key=k["access_key_id"], secret=k["secret_access_key"])
+    eventually_equal(lambda: error_code(c.get_send_quota), None)
+
+
+def test_user_delete_removes_keys_and_policies(inst):
+    inst.sesame("user", "create", "leaving")
+    k = parse_kv(inst.sesame("key", "create", "--user", "leaving").stdout)
+    sesame_stdin(inst, "policy", "put", "leaving", "all", stdin=ALLOW_ALL)
+    c = inst.client(key=k["access_key_id"], secret=k["secret_access_key"])
+    eventually_equal(lambda: error_code(c.get_send_quota), None)
+
+    out = inst.sesame("user", "delete", "leaving").stdout
+    assert out.strip() == "deleted: user leaving (account %s), with its 1 access key and " \
+        "1 policy" % inst.account_id()
+    assert k["access_key_id"] not in inst.sesame("key", "list").stdout
+    assert "leaving" not in [l.split("\t")[0] for l in
+                             inst.sesame("user", "list").stdout.splitlines()]
+    inst.sesame("policy", "list", "leaving", expect=1)
+    inst.sesame("user", "delete", "leaving", expect=1)
+    eventually_equal(lambda: error_code(c.get_send_quota), "InvalidClientTokenId")
+    # Created again, the name starts with nothing.
+    inst.sesame("user", "create", "leaving")
+    assert inst.sesame("policy", "list", "leaving").stdout == ""
