@@ -20,17 +20,6 @@ void query_params_free(struct query_params *q)
     query_params_init(q);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes in[0..len) into a new NUL-terminated string; NULL on a bad escape. */
 static char *form_decode(const char *in, size_t len, size_t *out_len)
 {
@@ -42,8 +31,8 @@ static char *form_decode(const char *in, size_t len, size_t *out_len)
         if (in[i] == '+') {
             out[n++] = ' ';
         } else if (in[i] == '%') {
-            int hi = i + 2 < len ? hex_value(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
+            int hi = i + 2 < len ? core_hex_value((unsigned char)in[i + 1]) : -1;
+            int lo = i + 2 < len ? core_hex_value((unsigned char)in[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 free(out);
                 return NULL;

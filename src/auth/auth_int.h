@@ -27,7 +27,6 @@ bool auth_prefix_ci(const char *s, const char *prefix);
 /* True when the len bytes at p equal s, ASCII case-insensitive. */
 bool auth_span_eq_ci(const char *p, size_t len, const char *s);
 bool auth_is_space(int c);
-int auth_hex_value(int c); /* -1 when c is not a hex digit */
 
 /* HTTP and AWS dates: ISO 8601 basic (20150830T123600Z), RFC 1123 with GMT or a numeric
  * zone, RFC 850 and asctime. Returns false when s is none of them. */

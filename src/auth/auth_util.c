@@ -325,21 +325,13 @@ void auth_sigv4_signing_key(const char *secret, const char *scope_date, const ch
 
 /* ---- query strings ---- */
 
-int auth_hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = ascii_lower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 size_t auth_pct_decode(const char *s, size_t len, char *out)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < len && (hi = auth_hex_value((unsigned char)s[i + 1])) >= 0 &&
-            (lo = auth_hex_value((unsigned char)s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < len && (hi = core_hex_value((unsigned char)s[i + 1])) >= 0 &&
+            (lo = core_hex_value((unsigned char)s[i + 2])) >= 0) {
             out[n++] = (char)(hi << 4 | lo);
             i += 2;
         } else {

@@ -86,15 +86,6 @@ static int ascii_lower(int c)
     return c >= 'A' && c <= 'Z' ? c + 32 : c;
 }
 
-static int compare_ci(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        int ca = ascii_lower((unsigned char)*a), cb = ascii_lower((unsigned char)*b);
-        if (ca != cb || ca == 0)
-            return ca - cb;
-    }
-}
-
 static int bisect(const char *name, int (*compare)(const char *, const char *))
 {
     int lo = 0, hi = POLICY_ACTION_COUNT - 1;
@@ -116,7 +107,7 @@ static int bisect(const char *name, int (*compare)(const char *, const char *))
 int policy_action_index(const char *name)
 {
     int i = bisect(name, strcmp);
-    return i >= 0 ? i : bisect(name, compare_ci);
+    return i >= 0 ? i : bisect(name, core_strcasecmp);
 }
 
 static bool same_char(int p, int c, bool ci)

@@ -297,16 +297,7 @@ int auth_sigv4_signature(const char *secret, const char *amz_date, const char *s
 
 static bool hex_decode_32(const char *hex, unsigned char out[AUTH_SHA256_LEN])
 {
-    if (strlen(hex) != 2 * AUTH_SHA256_LEN)
-        return false;
-    for (size_t i = 0; i < AUTH_SHA256_LEN; i++) {
-        int hi = auth_hex_value((unsigned char)hex[2 * i]);
-        int lo = auth_hex_value((unsigned char)hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
+    return strlen(hex) == 2 * AUTH_SHA256_LEN && core_hex_decode(hex, AUTH_SHA256_LEN, out);
 }
 
 /* Tries each payload hash the client may have signed; every candidate is computed, so the

@@ -53,6 +53,9 @@ size_t core_base64_encode(const unsigned char *in, size_t len,
 /* Strict RFC 4648 decoding (padding required, no whitespace). -1 when invalid. */
 long core_base64_decode(const char *in, size_t len, unsigned char *out);
 void core_hex_encode(const unsigned char *in, size_t len, char *out); /* lowercase, out: 2*len+1 */
+int core_hex_value(int c); /* -1 when c is not a hex digit */
+/* len bytes from 2*len hex digits (either case); false on a non-digit. */
+bool core_hex_decode(const char *in, size_t len, unsigned char *out);
 bool core_utf8_valid(const char *s, size_t len);
 /* Case-insensitive ASCII comparison for protocol tokens. */
 int core_strcasecmp(const char *a, const char *b);

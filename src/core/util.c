@@ -274,6 +274,29 @@ void core_hex_encode(const unsigned char *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+int core_hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool core_hex_decode(const char *in, size_t len, unsigned char *out)
+{
+    for (size_t i = 0; i < len; i++) {
+        int hi = core_hex_value((unsigned char)in[2 * i]);
+        int lo = hi < 0 ? -1 : core_hex_value((unsigned char)in[2 * i + 1]);
+        if (lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return true;
+}
+
 bool core_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;

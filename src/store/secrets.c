@@ -25,28 +25,11 @@ void store_secret_key_path(const struct sesame_config *cfg, char *out, size_t ou
         snprintf(out, outlen, "%s.key", cfg->store_path);
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int key_parse(const char *text, unsigned char key[STORE_SECRET_KEY_LEN])
 {
     if (strcspn(text, "\r\n") != 2 * STORE_SECRET_KEY_LEN)
         return -1;
-    for (int i = 0; i < STORE_SECRET_KEY_LEN; i++) {
-        int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        key[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
+    return core_hex_decode(text, STORE_SECRET_KEY_LEN, key) ? 0 : -1;
 }
 
 static int key_create(const char *path, unsigned char key[STORE_SECRET_KEY_LEN], char *err,
