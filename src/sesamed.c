@@ -3,9 +3,11 @@
  * thread waits for SIGTERM or SIGINT and then drains. */
 #include "admin/admin.h"
 #include "api/api.h"
+#include "auth/auth.h"
 #include "core/core.h"
 #include "dns/dns.h"
 #include "net/net.h"
+#include "send/send.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -30,6 +32,8 @@ struct io_thread {
 struct daemon {
     struct sesame_config cfg;
     struct store *store;
+    struct auth_failures *failures; /* failed authentications, shared by every interface */
+    struct send_shared *send;       /* the accept pipeline, shared by the API and SMTP */
     struct api_shared *api;
     SSL_CTX *tls;
     int thread_count;
@@ -68,7 +72,8 @@ static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
         return -1;
     if (d->cfg.admin_listen[0]) {
         int admin_fd = open_listener(d->cfg.admin_listen, "admin.listen");
-        if (admin_fd < 0 || !(t->admin = admin_http_new(&d->cfg, d->store, t->base, admin_fd)))
+        if (admin_fd < 0 ||
+            !(t->admin = admin_http_new(&d->cfg, d->store, d->failures, t->base, admin_fd)))
             return -1;
     }
     if (first && !d->cfg.auto_verify) {
@@ -95,7 +100,10 @@ static int daemon_start(struct daemon *d)
         return log_error("tls: %s", err), -1;
     if (store_open(&d->cfg, &d->store, err, sizeof err) != STORE_OK)
         return log_error("store: %s", err), -1;
-    if (store_writer_start(d->store) != STORE_OK || !(d->api = api_shared_new(&d->cfg, d->store)))
+    d->failures = auth_failures_new(d->cfg.auth_failure_limit, d->cfg.auth_failure_window_s * 1000);
+    d->send = send_shared_new(&d->cfg, d->store);
+    if (!d->failures || !d->send || store_writer_start(d->store) != STORE_OK ||
+        !(d->api = api_shared_new(&d->cfg, d->store, d->send, d->failures)))
         return -1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     d->thread_count = d->cfg.threads > 0 ? d->cfg.threads : (int)(cores > 0 ? cores : 1);
@@ -149,6 +157,8 @@ static void daemon_stop(struct daemon *d)
             event_base_free(t->base);
     }
     api_shared_free(d->api);
+    send_shared_free(d->send);
+    auth_failures_free(d->failures);
     store_close(d->store);
     if (d->tls)
         SSL_CTX_free(d->tls);
@@ -163,6 +173,10 @@ static void log_listeners(const struct sesame_config *cfg)
     if (cfg->admin_listen[0])
         log_info("admin api listening on %s%s", cfg->admin_listen,
                  cfg->admin_token[0] ? "" : " (admin.token is empty: every request is refused)");
+    if (cfg->admin_listen[0] && !net_addr_is_loopback(cfg->admin_listen))
+        log_warn("admin api on %s: plain HTTP off loopback sends the token in clear; keep it "
+                 "on a private network or behind a TLS proxy",
+                 cfg->admin_listen);
     log_info("regions: %s%s (default %s)", cfg->regions[0], cfg->region_count > 1 ? ", ..." : "",
              cfg->regions[0]);
 }

@@ -13,8 +13,11 @@ int admin_main(int argc, char **argv);
 
 /* Serves the admin HTTP API on this thread's base from the listening socket fd (one per
  * I/O thread, SO_REUSEPORT). cfg and store must outlive it. NULL on failure. */
+struct auth_failures;
+/* failures: wrong tokens are counted per source address with the other interfaces'
+ * failed authentications (it must outlive the admin API). */
 struct admin_http *admin_http_new(const struct sesame_config *cfg, struct store *store,
-                                  struct event_base *base, int fd);
+                                  struct auth_failures *failures, struct event_base *base, int fd);
 /* Stops accepting connections; requests already received are still answered. Call on
  * the thread's own loop. */
 void admin_http_stop_accepting(struct admin_http *h);

@@ -154,9 +154,9 @@ int admin_op_user_delete(struct store_conn *c, const char *account_id, const cha
 int admin_user_key_count(struct store_conn *c, const char *account_id, const char *user, int *all,
                          int *active);
 
-/* doc: len bytes, NUL-terminated. */
+/* doc: NUL-terminated, already checked with admin_check_policy_name and admin_check_policy. */
 int admin_op_policy_put(struct store_conn *c, const char *account_id, const char *user,
-                        const char *name, const char *doc, size_t len, char *err);
+                        const char *name, const char *doc, char *err);
 int admin_op_policy_delete(struct store_conn *c, const char *account_id, const char *user,
                            const char *name, char *err);
 

@@ -4,6 +4,7 @@
  * answered once durable, so a change is in force when its reply arrives. */
 #include "admin/admin.h"
 #include "admin/admin_internal.h"
+#include "auth/auth.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -18,6 +19,7 @@
 
 struct admin_http {
     const struct sesame_config *cfg;
+    struct auth_failures *failures;
     struct store *store;
     struct store_conn *conn;
     struct evhttp *http;
@@ -309,18 +311,34 @@ static const char *admin_token_problem(const struct admin_req *r)
     return NULL;
 }
 
-static bool admin_authorized(struct admin_req *r)
+static const char *admin_peer(struct admin_req *r)
 {
-    const char *problem = admin_token_problem(r);
-    if (!problem)
-        return true;
     char *peer = NULL;
     ev_uint16_t port = 0;
     struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
     if (conn)
         evhttp_connection_get_peer(conn, &peer, &port);
-    log_warn("admin: refused %s %s from %s: %s", method_name(r->method), r->log_path,
-             peer ? peer : "?", problem);
+    return peer ? peer : "?";
+}
+
+/* Wrong tokens count as failed authentications of the client's address, so guessing the
+ * token is as slow as guessing a key. */
+static bool admin_authorized(struct admin_req *r)
+{
+    const char *peer = admin_peer(r);
+    int64_t now = core_now_ms();
+    if (auth_failures_blocked(r->h->failures, peer, now)) {
+        admin_reply_error(r, 429, "TooManyRequests",
+                          "too many failed authentications from this address; try again later");
+        return false;
+    }
+    const char *problem = admin_token_problem(r);
+    if (!problem)
+        return true;
+    if (auth_failures_record(r->h->failures, peer, now))
+        log_warn("admin: %s reached the limit of failed authentications", peer);
+    log_warn("admin: refused %s %s from %s: %s", method_name(r->method), r->log_path, peer,
+             problem);
     evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate", "Bearer");
     admin_reply_error(r, 401, "Unauthorized", "%s: send Authorization: Bearer <admin.token>",
                       problem);
@@ -488,12 +506,13 @@ static void admin_handle(struct evhttp_request *req, void *arg)
 /* ---- the listener ---- */
 
 struct admin_http *admin_http_new(const struct sesame_config *cfg, struct store *store,
-                                  struct event_base *base, int fd)
+                                  struct auth_failures *failures, struct event_base *base, int fd)
 {
     struct admin_http *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     h->cfg = cfg;
+    h->failures = failures;
     h->store = store;
     h->base = base;
     h->conn = store_conn_open(store);

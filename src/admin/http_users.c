@@ -205,7 +205,7 @@ static int policy_put_write(struct store_conn *c, void *ctx)
     struct admin_req *r = ctx;
     struct policy_op *op = r->op;
     return admin_op_policy_put(c, r->account.id, r->segments[USER_SEGMENT],
-                               r->segments[POLICY_SEGMENT], op->doc, op->len, r->err);
+                               r->segments[POLICY_SEGMENT], op->doc, r->err);
 }
 
 static void policy_put_done(int status, void *ctx)
@@ -221,8 +221,18 @@ void admin_policy_put(struct admin_req *r)
 {
     if (!admin_req_query(r, NULL))
         return;
+    size_t len;
+    const char *doc = admin_req_raw_body(r, &len);
+    /* Checked here, on the I/O thread: parsing up to 64 KiB must not hold up the writer's
+     * shared commit. The write checks again that the user exists. */
+    int rc = admin_check_policy_name(r->segments[POLICY_SEGMENT], r->err);
+    if (rc == ADMIN_OP_OK)
+        rc = admin_check_policy(doc, len, r->err);
+    if (rc != ADMIN_OP_OK)
+        return admin_reply_op_error(r, rc);
     struct policy_op *op = admin_op_new(sizeof *op);
-    op->doc = admin_req_raw_body(r, &op->len);
+    op->doc = doc;
+    op->len = len;
     admin_req_write(r, op, policy_put_write, policy_put_done);
 }
 

@@ -3,6 +3,7 @@
 #include "admin/admin_internal.h"
 #include "mail/mail.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- suppression list ---- */
@@ -22,6 +23,9 @@ int admin_op_suppression_put(struct store_conn *c, const char *account_id, const
         memset(out, 0, sizeof *out);
         core_strlcpy(out->account_id, account_id, sizeof out->account_id);
         core_strlcpy(out->address, address, sizeof out->address);
+        for (char *p = out->address; *p; p++) /* as the store keeps it */
+            if (*p >= 'A' && *p <= 'Z')
+                *p += 32;
         out->created_ms = core_now_ms();
     }
     core_strlcpy(out->reason, reason, sizeof out->reason);
@@ -77,7 +81,8 @@ static void identity_new(const char *account_id, const char *region, const char 
     id->created_ms = core_now_ms();
     if (id->kind == IDENTITY_DOMAIN) {
         unsigned char raw[32];
-        core_random_bytes(raw, sizeof raw);
+        if (core_random_bytes(raw, sizeof raw) != 0)
+            abort(); /* no entropy: as core_uuid4, never hand out a guessable token */
         core_base64_encode(raw, sizeof raw, id->token);
     }
 }

@@ -66,8 +66,12 @@ static int policy_read(const char *path, struct buf *doc)
 static int policy_put_tx(struct admin_ctx *ctx, void *arg)
 {
     struct policy_args *a = arg;
-    int rc = admin_op_policy_put(ctx->conn, a->acct.id, a->user, a->name, buf_cstr(&a->doc),
-                                 a->doc.len, a->err);
+    int rc = admin_check_policy_name(a->name, a->err);
+    if (rc == ADMIN_OP_OK)
+        rc = admin_check_policy(buf_cstr(&a->doc), a->doc.len, a->err);
+    if (rc == ADMIN_OP_OK)
+        rc =
+            admin_op_policy_put(ctx->conn, a->acct.id, a->user, a->name, buf_cstr(&a->doc), a->err);
     return admin_op_report(rc, a->err);
 }
 

@@ -48,7 +48,13 @@ const char *query_get(const struct query_params *q, const char *name);
 int query_list(const struct query_params *q, const char *prefix, const char **out, int max);
 
 /* ---- the server ---- */
-struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store *store);
+/* failures: failed authentications per source address, shared with the other interfaces
+ * (it must outlive the api; NULL: no limit). */
+struct auth_failures;
+struct send_shared;
+/* send: the accept pipeline shared with SMTP (one quota and rate per account). */
+struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store *store,
+                                  struct send_shared *send, struct auth_failures *failures);
 void api_shared_free(struct api_shared *sh);
 
 /* Serves the Query API on this thread's base: plain HTTP on http_fd and HTTPS on https_fd

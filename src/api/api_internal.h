@@ -20,7 +20,7 @@ struct api_shared {
     struct send_shared *send;
     pthread_mutex_t throttle_lock;
     struct api_throttle *throttles;
-    struct auth_failures *failures; /* failed authentications per source address */
+    struct auth_failures *failures; /* failed authentications per source address (shared) */
 };
 
 struct api_cache;
@@ -55,10 +55,11 @@ struct api_call {
     struct store_account account;
     struct store_key key;
     char region[STORE_REGION_LEN];
-    char peer[64];    /* the client's address (aws:SourceIp) */
-    bool secure;      /* came over TLS (aws:SecureTransport) */
-    struct buf out;   /* the XML reply */
-    void *action_ctx; /* for actions that finish after a store write */
+    char peer[64];     /* the client's address (aws:SourceIp) */
+    bool secure;       /* came over TLS (aws:SecureTransport) */
+    bool store_failed; /* the access key could not be read */
+    struct buf out;    /* the XML reply */
+    void *action_ctx;  /* for actions that finish after a store write */
 };
 
 struct api_action {

@@ -145,17 +145,20 @@ struct policy_load {
     bool failed;
 };
 
-/* Documents were validated when put; one that no longer parses (a newer, stricter
- * parser) is left out, which can only deny more, and is logged. */
+/* Documents were validated when put. One that no longer compiles (a stricter parser,
+ * no memory) fails the whole load: leaving it out could drop a Deny. */
 static void policy_compile(const struct store_policy *p, void *arg)
 {
     struct policy_load *l = arg;
     char err[256];
+    if (l->failed)
+        return;
     struct auth_policy *compiled =
         auth_policy_parse(p->document, strlen(p->document), err, sizeof err);
     if (!compiled) {
-        log_error("api: policy %s of user %s (account %s) does not parse: %s", p->name, p->user,
+        log_error("api: policy %s of user %s (account %s) does not compile: %s", p->name, p->user,
                   p->account_id, err);
+        l->failed = true;
         return;
     }
     if (l->e->count == l->cap) {

@@ -2,6 +2,7 @@
  * intake (parameters from the query string and form body), authentication, dispatch. */
 #include "api/api_internal.h"
 #include "auth/auth.h"
+#include "net/net.h"
 #include "send/send.h"
 
 #include <event2/buffer.h>
@@ -23,7 +24,8 @@ void api_call_free(struct api_call *call)
     free(call);
 }
 
-struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store *store)
+struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store *store,
+                                  struct send_shared *send, struct auth_failures *failures)
 {
     struct api_shared *sh = calloc(1, sizeof *sh);
     if (!sh)
@@ -31,12 +33,8 @@ struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store 
     sh->cfg = *cfg;
     sh->store = store;
     pthread_mutex_init(&sh->throttle_lock, NULL);
-    sh->send = send_shared_new(cfg, store);
-    sh->failures = auth_failures_new(cfg->auth_failure_limit, cfg->auth_failure_window_s * 1000);
-    if (!sh->send || !sh->failures) {
-        api_shared_free(sh);
-        return NULL;
-    }
+    sh->send = send;
+    sh->failures = failures;
     return sh;
 }
 
@@ -45,8 +43,6 @@ void api_shared_free(struct api_shared *sh)
     if (!sh)
         return;
     api_throttle_free_all(sh);
-    send_shared_free(sh->send);
-    auth_failures_free(sh->failures);
     pthread_mutex_destroy(&sh->throttle_lock);
     free(sh);
 }
@@ -96,6 +92,7 @@ static const char *api_secret_lookup(void *ctx, const char *key_id)
 {
     struct api_call *call = ctx;
     int rc = api_cache_key(call->t, key_id, &call->key, &call->account);
+    call->store_failed = rc == STORE_ERROR;
     if (rc != STORE_OK || !call->key.active)
         return NULL;
     return call->key.secret;
@@ -184,6 +181,10 @@ static bool api_call_authenticate(struct api_call *call, const char *path, const
         return false;
     }
     enum auth_status st = auth_verify(&ar, api_secret_lookup, call, &res);
+    if (call->store_failed) { /* not the client's fault: neither refused nor counted */
+        api_reply_error(call, "InternalFailure", "The access key could not be read.");
+        return false;
+    }
     if (st == AUTH_UNKNOWN_KEY || st == AUTH_BAD_SIGNATURE)
         api_auth_failed(call); /* guesses; a missing or malformed signature guesses nothing */
     if (st != AUTH_OK) {
@@ -406,12 +407,6 @@ static struct bufferevent *api_tls_bev(struct event_base *base, void *arg)
     return bev;
 }
 
-static bool listen_addr_loopback(const char *addr)
-{
-    return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) ||
-           !strncmp(addr, "localhost:", 10);
-}
-
 static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls,
                                    struct evhttp_bound_socket **bound,
                                    struct api_listener **listener)
@@ -426,7 +421,7 @@ static struct evhttp *api_http_new(struct api_thread *t, int fd, SSL_CTX *tls,
     (*listener)->t = t;
     (*listener)->tls = tls != NULL;
     (*listener)->loopback =
-        listen_addr_loopback(tls ? t->sh->cfg.api_https_listen : t->sh->cfg.api_http_listen);
+        net_addr_is_loopback(tls ? t->sh->cfg.api_https_listen : t->sh->cfg.api_http_listen);
     const struct sesame_config *cfg = &t->sh->cfg;
     evhttp_set_max_body_size(http, cfg->api_max_body_bytes);
     evhttp_set_max_headers_size(http, 64 * 1024);

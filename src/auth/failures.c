@@ -3,10 +3,12 @@
  * `window` is refused without checking until that window ends: guessing keys or SMTP
  * passwords then costs a window per `limit` guesses. A fixed table: an address spraying
  * from many sources can push others out, which only forgets failures, never blocks anyone
- * wrongly. */
+ * wrongly. Addresses are counted by what one client controls: an IPv4 address (also when
+ * it arrives IPv4-mapped) or an IPv6 /64. */
 #include "auth/auth.h"
 #include "core/core.h"
 
+#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -57,6 +59,28 @@ static unsigned failure_hash(const char *address)
     return h;
 }
 
+/* The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host may use its
+ * whole /64), anything unparsable as given. */
+static void failure_key(const char *address, char *out, size_t outlen)
+{
+    char bare[64];
+    core_strlcpy(bare, address, sizeof bare);
+    bare[strcspn(bare, "%")] = 0; /* a zone index names an interface, not a host */
+    unsigned char a[16];
+    if (inet_pton(AF_INET6, bare, a) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (!memcmp(a, mapped, sizeof mapped))
+            inet_ntop(AF_INET, a + 12, out, (socklen_t)outlen);
+        else {
+            memset(a + 8, 0, 8);
+            inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
+            strncat(out, "/64", outlen - strlen(out) - 1);
+        }
+        return;
+    }
+    core_strlcpy(out, bare, outlen);
+}
+
 static bool entry_live(const struct auth_failures *f, const struct failure_entry *e, int64_t now)
 {
     return e->count > 0 && now - e->window_start_ms < f->window_ms;
@@ -88,8 +112,10 @@ bool auth_failures_blocked(struct auth_failures *f, const char *address, int64_t
 {
     if (!f || f->limit <= 0 || now_ms - atomic_load(&f->last_failure_ms) >= f->window_ms)
         return false;
+    char key[64];
+    failure_key(address, key, sizeof key);
     pthread_mutex_lock(&f->lock);
-    const struct failure_entry *e = failure_find(f, address, now_ms, false);
+    const struct failure_entry *e = failure_find(f, key, now_ms, false);
     bool blocked = e && e->count >= f->limit;
     pthread_mutex_unlock(&f->lock);
     return blocked;
@@ -99,9 +125,11 @@ bool auth_failures_record(struct auth_failures *f, const char *address, int64_t 
 {
     if (!f || f->limit <= 0)
         return false;
+    char key[64];
+    failure_key(address, key, sizeof key);
     pthread_mutex_lock(&f->lock);
     atomic_store(&f->last_failure_ms, now_ms);
-    struct failure_entry *e = failure_find(f, address, now_ms, true);
+    struct failure_entry *e = failure_find(f, key, now_ms, true);
     bool reached = ++e->count == f->limit;
     pthread_mutex_unlock(&f->lock);
     return reached;

@@ -196,7 +196,8 @@ static bool source_ip(struct eval *e)
 {
     if (e->ip_state == IP_UNPARSED) {
         const char *text = e->req->source_ip;
-        bool ok = text && policy_ip_parse(text, strlen(text), &e->ip);
+        /* A zone index (fe80::1%eth0) names an interface, not part of the address. */
+        bool ok = text && policy_ip_parse(text, strcspn(text, "%"), &e->ip);
         e->ip_state = ok ? IP_VALID : IP_INVALID;
     }
     return e->ip_state == IP_VALID;

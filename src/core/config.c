@@ -42,6 +42,12 @@ static const struct config_key config_keys[] = {
     {"tls", "key", CT_STRING, F(tls_key), 0, 0},
     {"smtp", "starttls_listen", CT_STRING, F(smtp_starttls_listen), 0, 0},
     {"smtp", "tls_listen", CT_STRING, F(smtp_tls_listen), 0, 0},
+    {"smtp", "command_timeout", CT_DURATION, F(smtp_command_timeout_s), 1, 3600},
+    {"smtp", "data_timeout", CT_DURATION, F(smtp_data_timeout_s), 1, 3600},
+    {"smtp", "max_connection_age", CT_DURATION, F(smtp_max_connection_age_s), 1, 86400},
+    {"smtp", "max_messages", CT_INT, F(smtp_max_messages), 1, 1000000},
+    {"smtp", "max_connections", CT_INT, F(smtp_max_connections), 1, 1000000},
+    {"smtp", "max_auth_failures", CT_INT, F(smtp_max_auth_failures), 1, 100},
     {"feedback", "listen", CT_STRING, F(feedback_listen), 0, 0},
     {"store", "backend", CT_STRING, F(store_backend), 0, 0},
     {"store", "path", CT_STRING, F(store_path), 0, 0},
@@ -89,6 +95,12 @@ void config_defaults(struct sesame_config *cfg)
     cfg->api_idle_timeout_s = 60;
     cfg->api_cache_ttl_s = 1;
     cfg->auth_failure_limit = 20;
+    cfg->smtp_command_timeout_s = 300;
+    cfg->smtp_data_timeout_s = 600;
+    cfg->smtp_max_connection_age_s = 3600;
+    cfg->smtp_max_messages = 1000;
+    cfg->smtp_max_connections = 20000;
+    cfg->smtp_max_auth_failures = 3;
     cfg->auth_failure_window_s = 60;
     strcpy(cfg->admin_listen, "127.0.0.1:8025");
     strcpy(cfg->store_backend, "sqlite");

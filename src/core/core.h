@@ -66,6 +66,7 @@ bool core_strlcpy(char *out, const char *in, size_t outlen);
 #define CONFIG_MAX_REGIONS 16
 #define CONFIG_REGION_LEN 32
 #define CONFIG_ADDR_LEN 128
+#define CONFIG_LISTEN_LEN 512
 #define CONFIG_PATH_LEN 512
 
 struct sesame_config {
@@ -96,8 +97,14 @@ struct sesame_config {
     char tls_cert[CONFIG_PATH_LEN];
     char tls_key[CONFIG_PATH_LEN];
     /* [smtp] and [feedback]: listeners reserved for the SMTP and feedback issues */
-    char smtp_starttls_listen[CONFIG_ADDR_LEN];
-    char smtp_tls_listen[CONFIG_ADDR_LEN];
+    char smtp_starttls_listen[CONFIG_LISTEN_LEN]; /* comma-separated host:port list */
+    char smtp_tls_listen[CONFIG_LISTEN_LEN];
+    int64_t smtp_command_timeout_s; /* waiting for a command (RFC 5321: 5 minutes) */
+    int64_t smtp_data_timeout_s;    /* between two reads of DATA (RFC 5321: 10 minutes) */
+    int64_t smtp_max_connection_age_s;
+    int smtp_max_messages; /* per connection, then 421 */
+    int smtp_max_connections; /* per I/O thread; past it new connections get 421 */
+    int smtp_max_auth_failures; /* per connection, then 421 */
     char feedback_listen[CONFIG_ADDR_LEN];
     /* [store] */
     char store_backend[16];

@@ -37,3 +37,9 @@ int net_listen(const char *addr, char *err, size_t errlen)
     freeaddrinfo(res);
     return fd;
 }
+
+bool net_addr_is_loopback(const char *addr)
+{
+    return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) ||
+           !strncmp(addr, "localhost:", 10);
+}

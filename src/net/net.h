@@ -9,6 +9,8 @@
 /* A non-blocking listening socket on host:port with SO_REUSEPORT, so that every I/O
  * thread can hold its own socket on the same address. -1 on error (message in err). */
 int net_listen(const char *addr, char *err, size_t errlen);
+/* True for a host:port on a loopback address (127.0.0.0/8, [::1], localhost). */
+bool net_addr_is_loopback(const char *addr);
 /* Server context from PEM files; TLS 1.2 and later. NULL on error (message in err). */
 SSL_CTX *net_tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t errlen);
 /* Writes a self-signed certificate (RSA 2048, 10 years) for hostname, localhost and the

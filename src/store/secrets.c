@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,7 @@ static int key_create(const char *path, unsigned char key[STORE_SECRET_KEY_LEN],
     if (fd < 0)
         return snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno)), -1;
     bool ok = write(fd, hex, strlen(hex)) == (ssize_t)strlen(hex) && fsync(fd) == 0;
+    OPENSSL_cleanse(hex, sizeof hex);
     close(fd);
     if (!ok)
         return snprintf(err, errlen, "cannot write %s", path), -1;
@@ -61,10 +63,19 @@ int store_secret_key_load(const struct sesame_config *cfg, bool may_create,
     if (!f)
         return snprintf(err, errlen, "cannot read the secret key %s: %s", path, strerror(errno)),
                -1;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & 077)) {
+        fclose(f);
+        return snprintf(err, errlen, "%s must be readable by its owner only (chmod 600 %s)", path,
+                        path),
+               -1;
+    }
     char line[256] = "";
     bool read = fgets(line, sizeof line, f) != NULL;
     fclose(f);
-    if (!read || key_parse(line, key) != 0)
+    int rc = read ? key_parse(line, key) : -1;
+    OPENSSL_cleanse(line, sizeof line);
+    if (rc != 0)
         return snprintf(err, errlen, "%s must hold %d hexadecimal digits", path,
                         2 * STORE_SECRET_KEY_LEN),
                -1;
@@ -102,7 +113,7 @@ int store_secret_seal(const unsigned char *key, const char *aad, const char *pla
         return -1;
     strcpy(out, SEAL_PREFIX);
     core_base64_encode(raw, total, out + strlen(SEAL_PREFIX));
-    return 0;
+    return 0; /* raw holds only ciphertext */
 }
 
 int store_secret_open(const unsigned char *key, const char *aad, const char *sealed, char *out,
@@ -121,8 +132,10 @@ int store_secret_open(const unsigned char *key, const char *aad, const char *sea
     if ((size_t)len >= outlen)
         return -1;
     unsigned char *tag = raw + NONCE_LEN + len;
-    if (!gcm_run(false, key, raw, aad, raw + NONCE_LEN, len, (unsigned char *)out, tag))
+    if (!gcm_run(false, key, raw, aad, raw + NONCE_LEN, len, (unsigned char *)out, tag)) {
+        OPENSSL_cleanse(out, outlen); /* GCM wrote the unauthenticated plaintext there */
         return -1;
+    }
     out[len] = 0;
     return 0;
 }

@@ -3,6 +3,7 @@
 #include "store/store_secrets.h"
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -64,6 +65,74 @@ const struct sesame_config *store_config(const struct store *s)
     return &s->cfg;
 }
 
+/* ---- sealed secrets ---- */
+
+struct secret_scan {
+    int sealed;
+    struct store_key *clear; /* rows written before secrets were sealed */
+    int clear_count, clear_cap;
+};
+
+static void secret_scan_one(const char *key_id, const char *secret, void *arg)
+{
+    struct secret_scan *sc = arg;
+    if (!strncmp(secret, "v1:", 3)) {
+        sc->sealed++;
+        return;
+    }
+    if (sc->clear_count == sc->clear_cap) {
+        int cap = sc->clear_cap ? 2 * sc->clear_cap : 16;
+        struct store_key *grown = realloc(sc->clear, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return; /* left in clear until the next start */
+        sc->clear = grown;
+        sc->clear_cap = cap;
+    }
+    struct store_key *k = &sc->clear[sc->clear_count++];
+    memset(k, 0, sizeof *k);
+    core_strlcpy(k->key_id, key_id, sizeof k->key_id);
+    core_strlcpy(k->secret, secret, sizeof k->secret);
+}
+
+/* Seals the secrets a store from before sealing (schema 2) still holds in clear. */
+static int secrets_seal_clear(struct store *s, struct store_conn *c, struct secret_scan *sc)
+{
+    if (!sc->clear_count)
+        return 0;
+    bool ok = s->be->begin(c) == STORE_OK;
+    for (int i = 0; ok && i < sc->clear_count; i++) {
+        char sealed[sizeof sc->clear[i].secret];
+        ok = store_secret_seal(s->secret_key, sc->clear[i].key_id, sc->clear[i].secret, sealed,
+                               sizeof sealed) == 0 &&
+             s->be->key_secret_set(c, sc->clear[i].key_id, sealed) == STORE_OK;
+    }
+    if (ok && s->be->commit(c) == STORE_OK) {
+        log_info("store: sealed %d access key secrets kept in clear", sc->clear_count);
+        return 0;
+    }
+    s->be->rollback(c);
+    return -1;
+}
+
+/* Loads the secret key, creating it only while no secret is sealed yet (a new store, or
+ * one from before sealing): a lost key must never be silently replaced. */
+static int store_secrets_ready(struct store *s, char *err, size_t errlen)
+{
+    struct store_conn *c = store_conn_open(s);
+    struct secret_scan sc = {0};
+    int rc = -1;
+    if (!c || s->be->key_secrets(c, secret_scan_one, &sc) != STORE_OK)
+        snprintf(err, errlen, "cannot read the access keys");
+    else if (store_secret_key_load(&s->cfg, sc.sealed == 0, s->secret_key, err, errlen) == 0 &&
+             (rc = secrets_seal_clear(s, c, &sc)) != 0)
+        snprintf(err, errlen, "cannot seal the access key secrets kept in clear");
+    for (int i = 0; i < sc.clear_count; i++)
+        OPENSSL_cleanse(sc.clear[i].secret, sizeof sc.clear[i].secret);
+    free(sc.clear);
+    store_conn_close(c);
+    return rc;
+}
+
 int store_open(const struct sesame_config *cfg, struct store **out, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof *s);
@@ -74,9 +143,7 @@ int store_open(const struct sesame_config *cfg, struct store **out, char *err, s
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->maintain_wake, NULL);
-    bool creating = access(cfg->store_path, F_OK) != 0;
-    if (store_secret_key_load(cfg, creating, s->secret_key, err, errlen) != 0 ||
-        s->be->open(s, err, errlen) != STORE_OK) {
+    if (s->be->open(s, err, errlen) != STORE_OK || store_secrets_ready(s, err, errlen) != 0) {
         store_close(s);
         return STORE_ERROR;
     }
@@ -92,6 +159,7 @@ void store_close(struct store *s)
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->maintain_wake);
+    OPENSSL_cleanse(s->secret_key, sizeof s->secret_key);
     free(s);
 }
 
@@ -369,14 +437,15 @@ int store_key_insert(struct store_conn *c, const struct store_key *k)
  * unusable rather than exposing what the row holds. */
 static void key_unseal(struct store_conn *c, struct store_key *k)
 {
-    char plain[sizeof k->secret];
+    char plain[sizeof k->secret] = "";
     if (store_secret_open(c->store->secret_key, k->key_id, k->secret, plain, sizeof plain) != 0) {
         log_error("store: the secret of key %s does not open with store.secret_key_file",
                   k->key_id);
-        plain[0] = 0;
+        memset(plain, 0, sizeof plain);
         k->active = false;
     }
     memcpy(k->secret, plain, sizeof plain);
+    OPENSSL_cleanse(plain, sizeof plain);
 }
 
 int store_key_get(struct store_conn *c, const char *key_id, struct store_key *out)
@@ -453,23 +522,40 @@ int store_policy_delete(struct store_conn *c, const char *account_id, const char
 {
     return changed(STORE_TOPIC_ACCESS, c->be->policy_delete(c, account_id, user, name));
 }
+/* Suppression entries are kept and looked up lower-case: one address, however written. */
+static void address_lower(const char *address, char out[STORE_IDENTITY_LEN])
+{
+    core_strlcpy(out, address, STORE_IDENTITY_LEN);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p += 32;
+}
+
 int store_suppression_put(struct store_conn *c, const struct store_suppression *s)
 {
-    return c->be->suppression_put(c, s);
+    struct store_suppression lower = *s;
+    address_lower(s->address, lower.address);
+    return c->be->suppression_put(c, &lower);
 }
 int store_suppression_get(struct store_conn *c, const char *account_id, const char *address,
                           struct store_suppression *out)
 {
-    return c->be->suppression_get(c, account_id, address, out);
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(address, lower);
+    return c->be->suppression_get(c, account_id, lower, out);
 }
 int store_suppression_list(struct store_conn *c, const char *account_id, const char *after,
                            int limit, store_suppression_cb cb, void *ctx)
 {
-    return c->be->suppression_list(c, account_id, after, limit, cb, ctx);
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(after, lower);
+    return c->be->suppression_list(c, account_id, lower, limit, cb, ctx);
 }
 int store_suppression_delete(struct store_conn *c, const char *account_id, const char *address)
 {
-    return c->be->suppression_delete(c, account_id, address);
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(address, lower);
+    return c->be->suppression_delete(c, account_id, lower);
 }
 int store_identity_put(struct store_conn *c, const struct store_identity *i)
 {

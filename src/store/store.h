@@ -27,6 +27,8 @@ enum store_status {
 #define STORE_ID_LEN 16
 #define STORE_REGION_LEN 32
 #define STORE_IDENTITY_LEN 320
+#define STORE_USER_LEN 65    /* IAM: 64 characters */
+#define STORE_POLICY_LEN 129 /* IAM: 128 characters */
 
 struct store_account {
     char id[STORE_ID_LEN]; /* 12 digits, like an AWS account id */
@@ -50,13 +52,10 @@ struct store_key {
     char key_id[32];
     char secret[128]; /* in clear here; sealed (AES-256-GCM) in the store */
     char account_id[STORE_ID_LEN];
-    char user[64]; /* empty: the account's root key */
+    char user[STORE_USER_LEN]; /* empty: the account's root key */
     bool active;
     int64_t created_ms;
 };
-
-#define STORE_USER_LEN 65    /* IAM: 64 characters */
-#define STORE_POLICY_LEN 129 /* IAM: 128 characters */
 
 struct store_user {
     char account_id[STORE_ID_LEN];
@@ -185,7 +184,7 @@ int store_policy_list(struct store_conn *c, const char *account_id, const char *
 int store_policy_delete(struct store_conn *c, const char *account_id, const char *user,
                         const char *name);
 
-/* ---- suppression list ---- */
+/* ---- suppression list (addresses kept and matched lower-case) ---- */
 typedef void (*store_suppression_cb)(const struct store_suppression *s, void *ctx);
 int store_suppression_put(struct store_conn *c, const struct store_suppression *s);
 int store_suppression_get(struct store_conn *c, const char *account_id, const char *address,

@@ -34,6 +34,10 @@ struct store_backend {
     int (*key_list)(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx);
     int (*key_set_active)(struct store_conn *c, const char *key_id, bool active);
     int (*key_delete)(struct store_conn *c, const char *key_id);
+    /* Every key's stored (sealed) secret, and replacing one: for sealing old stores. */
+    int (*key_secrets)(struct store_conn *c,
+                       void (*cb)(const char *key_id, const char *secret, void *ctx), void *ctx);
+    int (*key_secret_set)(struct store_conn *c, const char *key_id, const char *secret);
     int (*user_insert)(struct store_conn *c, const struct store_user *u);
     int (*user_get)(struct store_conn *c, const char *account_id, const char *name,
                     struct store_user *out);

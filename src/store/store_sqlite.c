@@ -65,6 +65,8 @@ enum stmt_id {
     ST_KEY_LIST,
     ST_KEY_ACTIVE,
     ST_KEY_DELETE,
+    ST_KEY_SECRETS,
+    ST_KEY_SECRET_SET,
     ST_USER_INSERT,
     ST_USER_GET,
     ST_USER_LIST,
@@ -126,6 +128,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " WHERE account_id=? ORDER BY created_ms, key_id",
     [ST_KEY_ACTIVE] = "UPDATE access_keys SET active=? WHERE key_id=?",
     [ST_KEY_DELETE] = "DELETE FROM access_keys WHERE key_id=?",
+    [ST_KEY_SECRETS] = "SELECT key_id, secret FROM access_keys",
+    [ST_KEY_SECRET_SET] = "UPDATE access_keys SET secret=? WHERE key_id=?",
     [ST_USER_INSERT] = "INSERT INTO users VALUES (?,?,?)",
     [ST_USER_GET] = "SELECT account_id, name, created_ms FROM users WHERE account_id=? AND name=?",
     [ST_USER_LIST] = "SELECT account_id, name, created_ms FROM users WHERE account_id=?"
@@ -562,6 +566,25 @@ static int sqlite_key_set_active(struct store_conn *c, const char *key_id, bool 
 static int sqlite_key_delete(struct store_conn *c, const char *key_id)
 {
     return sqlite_run(c, sqlite_prepare(c, ST_KEY_DELETE, "s", key_id));
+}
+
+static int sqlite_key_secrets(struct store_conn *c,
+                              void (*cb)(const char *key_id, const char *secret, void *ctx),
+                              void *ctx)
+{
+    sqlite3_stmt *st = sqlite_prepare(c, ST_KEY_SECRETS, "");
+    if (!st)
+        return STORE_ERROR;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1), ctx);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_OK : STORE_ERROR;
+}
+
+static int sqlite_key_secret_set(struct store_conn *c, const char *key_id, const char *secret)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_KEY_SECRET_SET, "ss", secret, key_id));
 }
 
 /* ---- users and policies ---- */
@@ -1013,6 +1036,8 @@ const struct store_backend store_sqlite_backend = {
     .key_list = sqlite_key_list,
     .key_set_active = sqlite_key_set_active,
     .key_delete = sqlite_key_delete,
+    .key_secrets = sqlite_key_secrets,
+    .key_secret_set = sqlite_key_secret_set,
     .user_insert = sqlite_user_insert,
     .user_get = sqlite_user_get,
     .user_list = sqlite_user_list,

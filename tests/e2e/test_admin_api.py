@@ -311,6 +311,11 @@ def test_suppression_list(admin, inst):
     admin.error("GET", base + "?colour=red", code="ValidationError")
     assert [s["address"] for s in admin.ok("GET", base)["suppressions"]] == [
         "a@example.com", "c+tag@example.com"]
+    # One address however it is written: kept lower-case, found in any case.
+    assert admin.ok("PUT", base + "/Mixed@Example.COM", {"reason": "BOUNCE"})["address"] == \
+        "mixed@example.com"
+    assert admin.ok("GET", base + "/MIXED@example.com")["address"] == "mixed@example.com"
+    assert admin("DELETE", base + "/mixed@EXAMPLE.com").status == 204
 
 
 # ---- identity overrides ----

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from conftest import assert_error, assert_ok, parse_kv
+from conftest import assert_error, assert_ok, http_send, parse_kv
 from sendlib import SIM, client, client_error, verify
 
 SEND_ONLY = {"Version": "2012-10-17",
@@ -247,6 +247,23 @@ def test_failed_authentications_are_limited_per_address(instance):
     log = inst.log()
     assert "127.0.0.2 failed to authenticate 3 times" in log
     assert "x" * 40 not in log and inst.secret not in log
+
+
+def test_wrong_admin_tokens_count_with_api_failures(instance):
+    """One limit per address across interfaces: guessing the admin token is as slow as
+    guessing a key."""
+    inst = instance(extra="[auth]\nfailure_limit = 3\nfailure_window = 60s\n")
+    admin, token = inst.endpoints["admin"], inst.endpoints["admin_token"]
+
+    def accounts(tok, source):
+        return http_send(admin, "GET", "/v1/accounts", b"",
+                         {"Host": "x", "Authorization": "Bearer " + tok}, source=source)
+    for _ in range(3):
+        assert accounts("wrong-" + token, "127.0.0.2").status == 401
+    assert accounts(token, "127.0.0.2").status == 429
+    assert_error(inst.call("GetSendQuota", source="127.0.0.2"), 400, "Throttling")
+    assert accounts(token, "127.0.0.1").status == 200
+    assert token not in inst.log()
 
 
 def test_secrets_are_sealed_at_rest(inst):

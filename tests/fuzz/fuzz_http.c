@@ -1,6 +1,7 @@
 /* libFuzzer target: whole HTTP requests into a real Query API listener (libevent's HTTP
  * parser, then Sesame's parameter parsing, authentication and dispatch), over loopback. */
 #include "api/api.h"
+#include "send/send.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -51,7 +52,8 @@ static int setup(void)
         getsockname(fd, (struct sockaddr *)&addr, &len))
         return -1;
     base = event_base_new();
-    struct api_shared *sh = api_shared_new(&cfg, store);
+    struct api_shared *sh = api_shared_new(&cfg, store, send_shared_new(&cfg, store),
+                                           NULL); /* no failure limit */
     return api_thread_new(sh, base, NULL, fd, -1) ? 0 : -1;
 }
 

@@ -573,6 +573,11 @@ static void test_failure_limits(void)
     CHECK(!auth_failures_record(f, "192.0.2.1", 40)); /* reported once, not again */
     CHECK(!auth_failures_blocked(f, "192.0.2.2", 30));
     CHECK(!auth_failures_blocked(f, "2001:db8::1", 30));
+    CHECK(auth_failures_blocked(f, "::ffff:192.0.2.1", 30)); /* IPv4-mapped: the same host */
+    for (int k = 0; k < 3; k++)
+        auth_failures_record(f, k ? "2001:db8::2:1" : "2001:db8::1%eth0", 50);
+    CHECK(auth_failures_blocked(f, "2001:db8::ffff:1", 60)); /* the same /64 */
+    CHECK(!auth_failures_blocked(f, "2001:db8:0:1::1", 60)); /* another /64 */
     CHECK(auth_failures_blocked(f, "192.0.2.1", 999));
     CHECK(!auth_failures_blocked(f, "192.0.2.1", 1000)); /* the window has ended */
     CHECK(!auth_failures_record(f, "192.0.2.1", 1000));  /* a new window counts from one */

@@ -3,7 +3,9 @@
 #include "unit.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static struct store *open_store(char *dir)
@@ -13,8 +15,154 @@ static struct store *open_store(char *dir)
     snprintf(cfg.store_path, sizeof cfg.store_path, "%s/test.db", dir);
     struct store *s = NULL;
     char err[256];
-    CHECK(store_open(&cfg, &s, err, sizeof err) == STORE_OK);
+    int rc = store_open(&cfg, &s, err, sizeof err);
+    CHECK(rc == STORE_OK);
+    if (rc != STORE_OK)
+        fprintf(stderr, "store_open: %s\n", err);
     return s;
+}
+
+/* The raw secret column, as a copy of the database shows it. */
+static void raw_secret(const char *dir, const char *key_id, char *out, size_t outlen)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/test.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = 0;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return;
+    if (sqlite3_prepare_v2(db, "SELECT secret FROM access_keys WHERE key_id=?", -1, &st, NULL) ==
+        SQLITE_OK) {
+        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
+static void raw_exec(const char *dir, const char *sql)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/test.db", dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, sql, 0, 0, 0) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_sealed_secrets(char *dir)
+{
+    struct store *s = open_store(dir);
+    struct store_conn *c = store_conn_open(s);
+    struct store_key k = {.key_id = "AKIATESTSEALED000001",
+                          .secret = "0123456789abcdefghij0123456789ABCDEFGHIJ",
+                          .account_id = "111122223333",
+                          .user = "u",
+                          .active = true},
+                     got;
+    CHECK(store_key_insert(c, &k) == STORE_OK);
+    CHECK(store_key_get(c, k.key_id, &got) == STORE_OK && !strcmp(got.secret, k.secret) &&
+          got.active);
+    char raw[256];
+    raw_secret(dir, k.key_id, raw, sizeof raw);
+    CHECK(!strncmp(raw, "v1:", 3) && !strstr(raw, k.secret));
+    store_conn_close(c);
+    store_close(s);
+    char key_path[256], backup[300], cmd[700];
+    snprintf(key_path, sizeof key_path, "%s/test.db.key", dir);
+    struct stat st;
+    CHECK(stat(key_path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    /* A lost key file is never replaced while sealed secrets exist. */
+    snprintf(backup, sizeof backup, "%s.bak", key_path);
+    CHECK(rename(key_path, backup) == 0);
+    struct sesame_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.store_path, sizeof cfg.store_path, "%s/test.db", dir);
+    char err[256] = "";
+    struct store *none = NULL;
+    CHECK(store_open(&cfg, &none, err, sizeof err) == STORE_ERROR && !none &&
+          strstr(err, "test.db.key"));
+    CHECK(access(key_path, F_OK) != 0);
+    /* Readable by others: refused. */
+    CHECK(rename(backup, key_path) == 0 && chmod(key_path, 0644) == 0);
+    CHECK(store_open(&cfg, &none, err, sizeof err) == STORE_ERROR && strstr(err, "chmod 600"));
+    CHECK(chmod(key_path, 0600) == 0);
+    /* A row moved to another key id does not open: the key is unusable, not exposed. */
+    raw_exec(dir, "INSERT INTO access_keys SELECT 'AKIATESTSEALED000002', secret, account_id,"
+                  " user, active, created_ms FROM access_keys WHERE key_id='AKIATESTSEALED000001'");
+    s = open_store(dir);
+    c = store_conn_open(s);
+    CHECK(store_key_get(c, "AKIATESTSEALED000002", &got) == STORE_OK && !got.active &&
+          !got.secret[0]);
+    store_conn_close(c);
+    store_close(s);
+    /* A store from before sealing: clear secrets are sealed at start, a key file made. */
+    raw_exec(dir, "UPDATE access_keys SET secret='clearsecret0000000000000000000000000000'"
+                  " WHERE key_id='AKIATESTSEALED000002'");
+    raw_exec(dir, "DELETE FROM access_keys WHERE key_id != 'AKIATESTSEALED000002'");
+    CHECK(unlink(key_path) == 0);
+    s = open_store(dir);
+    c = store_conn_open(s);
+    CHECK(store_key_get(c, "AKIATESTSEALED000002", &got) == STORE_OK &&
+          !strcmp(got.secret, "clearsecret0000000000000000000000000000"));
+    raw_secret(dir, "AKIATESTSEALED000002", raw, sizeof raw);
+    CHECK(!strncmp(raw, "v1:", 3));
+    CHECK(store_key_delete(c, "AKIATESTSEALED000002") == STORE_OK);
+    store_conn_close(c);
+    store_close(s);
+    snprintf(cmd, sizeof cmd, "rm -f %s", backup);
+    CHECK(system(cmd) == 0);
+}
+
+static void count_policy(const struct store_policy *p, void *ctx)
+{
+    (*(int *)ctx)++;
+    CHECK(strstr(p->document, "Statement") != NULL);
+}
+
+static void test_users_and_policies(struct store *s)
+{
+    struct store_conn *c = store_conn_open(s);
+    struct store_user u = {.account_id = "111122223333", .name = "alice", .created_ms = 1}, gu;
+    CHECK(store_user_insert(c, &u) == STORE_OK);
+    CHECK(store_user_insert(c, &u) == STORE_EXISTS);
+    CHECK(store_user_get(c, "111122223333", "alice", &gu) == STORE_OK);
+    CHECK(store_user_get(c, "999922223333", "alice", &gu) == STORE_NOT_FOUND);
+    struct store_policy p = {.account_id = "111122223333",
+                             .user = "alice",
+                             .name = "send",
+                             .document = "{\"Statement\": []}"};
+    CHECK(store_policy_put(c, &p) == STORE_OK);
+    struct store_policy gp;
+    CHECK(store_policy_get(c, "111122223333", "alice", "send", &gp) == STORE_OK &&
+          !strcmp(gp.document, p.document));
+    free((char *)gp.document);
+    struct store_key k = {.key_id = "AKIAUSERKEY000000001",
+                          .secret = "s",
+                          .account_id = "111122223333",
+                          .user = "alice",
+                          .active = true};
+    CHECK(store_key_insert(c, &k) == STORE_OK);
+    int n = 0;
+    CHECK(store_policy_list(c, "111122223333", "alice", count_policy, &n) == STORE_OK && n == 1);
+    uint64_t before = store_generation(STORE_TOPIC_ACCESS);
+    CHECK(store_user_delete(c, "111122223333", "alice") == STORE_OK);
+    CHECK(store_generation(STORE_TOPIC_ACCESS) != before);
+    struct store_key gk;
+    CHECK(store_key_get(c, k.key_id, &gk) == STORE_NOT_FOUND);
+    n = 0;
+    CHECK(store_policy_list(c, "111122223333", "alice", count_policy, &n) == STORE_OK && n == 0);
+    struct store_suppression sup = {.account_id = "111122223333",
+                                    .address = "a@example.com",
+                                    .reason = "BOUNCE"},
+                             gs;
+    CHECK(store_suppression_put(c, &sup) == STORE_OK);
+    CHECK(store_suppression_get(c, "111122223333", "a@example.com", &gs) == STORE_OK &&
+          !strcmp(gs.reason, "BOUNCE"));
+    CHECK(store_suppression_get(c, "999922223333", "a@example.com", &gs) == STORE_NOT_FOUND);
+    CHECK(store_suppression_delete(c, "111122223333", "a@example.com") == STORE_OK);
+    store_conn_close(c);
 }
 
 static void test_records(struct store *s)
@@ -131,7 +279,9 @@ int main(void)
     if (s) {
         test_records(s);
         test_writer(s);
+        test_users_and_policies(s);
         store_close(s);
+        test_sealed_secrets(dir);
         /* Reopening runs no migration twice. */
         s = open_store(dir);
         store_close(s);
