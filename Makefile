@@ -54,6 +54,7 @@ test: deps
 
 bench: deps build
 	./bench/run.sh
+	./bench/smtp.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

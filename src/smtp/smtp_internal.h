@@ -1,0 +1,297 @@
+/* Private to the smtp module: the protocol pieces the server and client sessions share. */
+#ifndef SESAME_SMTP_INTERNAL_H
+#define SESAME_SMTP_INTERNAL_H
+
+#include "core/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- protocol (parse.c, data.c, reply.c) ----
+ * Pure protocol code: bytes in, parsed values or reply lines out; no I/O, no libevent.
+ * Reply lines are given without their CRLF. */
+
+/* Longest command line accepted, CRLF excluded (AUTH PLAIN initial responses can be long). */
+#define SMTP_MAX_LINE 4096
+#define SMTP_REPLY_MAX 512      /* room for any reply line written into a caller's buffer */
+#define SMTP_ADDRESS_MAX 320    /* local@domain, RFC 5321 §4.5.3.1 (64 + 1 + 255) */
+#define SMTP_AUTH_USER_MAX 128  /* decoded AUTH username, bytes */
+#define SMTP_AUTH_PASS_MAX 256  /* decoded AUTH password, bytes */
+#define SMTP_REPLY_LINE_MAX 512 /* longest server reply line a client accepts, CRLF excluded */
+#define SMTP_REPLY_LINES_MAX 100
+
+/* Fixed replies of the AUTH exchange (RFC 4954; LOGIN prompts are "Username:" and
+ * "Password:" in base64). */
+#define SMTP_REPLY_AUTH_CANCELLED "501 Authentication cancelled"
+#define SMTP_REPLY_LOGIN_USERNAME "334 VXNlcm5hbWU6"
+#define SMTP_REPLY_LOGIN_PASSWORD "334 UGFzc3dvcmQ6"
+
+enum smtp_verb {
+    SMTP_VERB_UNKNOWN,
+    SMTP_VERB_HELO,
+    SMTP_VERB_EHLO,
+    SMTP_VERB_MAIL,
+    SMTP_VERB_RCPT,
+    SMTP_VERB_DATA,
+    SMTP_VERB_RSET,
+    SMTP_VERB_NOOP,
+    SMTP_VERB_QUIT,
+    SMTP_VERB_VRFY,
+    SMTP_VERB_EXPN,
+    SMTP_VERB_HELP,
+    SMTP_VERB_STARTTLS,
+    SMTP_VERB_AUTH,
+    SMTP_VERB_BDAT
+};
+
+struct smtp_command {
+    enum smtp_verb verb;
+    const char *arg; /* after the verb and its separating space(s), trailing spaces dropped */
+    size_t arg_len;  /* 0 when none */
+};
+
+/* line: one command without its CRLF. -1 when it is empty, longer than SMTP_MAX_LINE,
+ * holds a NUL, or has a byte >= 0x80 in the verb; else 0, with SMTP_VERB_UNKNOWN for a
+ * verb not in the list. Verbs are case-insensitive; "MAIL FROM:" / "RCPT TO:" keep their
+ * colon part in arg. */
+int smtp_command_parse(const char *line, size_t len, struct smtp_command *out);
+
+struct smtp_path {
+    char address[SMTP_ADDRESS_MAX + 1]; /* "" for the null reverse-path */
+    bool null_path;                     /* MAIL FROM:<> */
+    bool has_size;                      /* SIZE=n given (MAIL only) */
+    uint64_t size;                      /* saturates at UINT64_MAX */
+    bool body_8bit;                     /* BODY=8BITMIME (MAIL only) */
+};
+
+/* arg: the command's arg ("FROM:<a@b> SIZE=10", "TO:a@b"). Accepts <a@b>, a bare a@b,
+ * spaces after the colon, a source route (<@x,@y:a@b>, route dropped) and, for MAIL
+ * only, <> and the parameters SIZE=digits, BODY=7BIT|8BITMIME, AUTH=<anything>. True on
+ * success; else false with the reply to send written into reply (SMTP_REPLY_MAX bytes
+ * is enough), one of:
+ *   501 Syntax: MAIL FROM:<address>     (or RCPT TO:<address>)
+ *   501 Path too long                   (address over 320 bytes)
+ *   553 Address must be ASCII (SMTPUTF8 is not supported)
+ *   553 Invalid address: <a@b>          (fails mail_address_valid)
+ *   501 Syntax error in parameter: P    (bad keyword, SIZE not digits, a duplicate, AUTH=)
+ *   555 Unsupported parameter: P        (SMTPUTF8, BODY=BINARYMIME, unknown, any on RCPT)
+ * Echoed text is cut short and anything but printable ASCII becomes '?'. */
+bool smtp_mail_parse(const char *arg, size_t len, struct smtp_path *out, char *reply,
+                     size_t replylen);
+bool smtp_rcpt_parse(const char *arg, size_t len, struct smtp_path *out, char *reply,
+                     size_t replylen);
+
+/* AUTH (RFC 4954): PLAIN (RFC 4616) and LOGIN. */
+enum smtp_auth_mechanism { SMTP_AUTH_PLAIN, SMTP_AUTH_LOGIN };
+struct smtp_auth_start {
+    enum smtp_auth_mechanism mechanism;
+    bool has_initial;    /* an initial response followed the mechanism */
+    const char *initial; /* base64, inside arg; "=" (empty) gives initial_len 0 */
+    size_t initial_len;
+};
+/* arg: the AUTH command's arg ("PLAIN", "login dXNlcg=="). NULL on success, else the
+ * reply: "501 Syntax: AUTH mechanism [initial-response]" or
+ * "504 Unrecognized authentication type". */
+const char *smtp_auth_parse(const char *arg, size_t len, struct smtp_auth_start *out);
+
+struct smtp_credentials {
+    char username[SMTP_AUTH_USER_MAX + 1];
+    char password[SMTP_AUTH_PASS_MAX + 1];
+};
+/* Decoders of a client's response (strict base64, no whitespace). NULL on success, else
+ * the reply:
+ *   501 Cannot decode response                (not strict base64)
+ *   501 Malformed authentication data         (PLAIN not authzid\0authcid\0password, a NUL
+ *                                              inside a LOGIN username or password)
+ *   535 Authentication Credentials Invalid    (empty or over-long username or password,
+ *                                              a PLAIN authzid other than the authcid)
+ * PLAIN fills both fields; LOGIN decodes one response into out (outlen bytes with the
+ * NUL: pass creds.username or creds.password and its sizeof). */
+const char *smtp_auth_plain_decode(const char *b64, size_t len, struct smtp_credentials *out);
+const char *smtp_auth_login_decode(const char *b64, size_t len, char *out, size_t outlen);
+/* True when a client's response line is "*": the exchange is cancelled and the server
+ * answers SMTP_REPLY_AUTH_CANCELLED. */
+bool smtp_auth_cancelled(const char *line, size_t len);
+
+/* The DATA reader: fed the bytes after "354" in chunks of any size, as they arrive. */
+enum smtp_data_status {
+    SMTP_DATA_MORE,        /* every byte consumed, the end not seen yet */
+    SMTP_DATA_DONE,        /* CRLF.CRLF seen */
+    SMTP_DATA_BARE_LF_DOT, /* a dot line with a bare LF before or after it (DECISIONS 23) */
+};
+struct smtp_data {
+    struct buf message; /* the unstuffed message, line endings as received */
+    size_t limit;       /* bytes of message kept */
+    size_t total;       /* bytes of the unstuffed message, kept or not */
+    bool too_big;       /* total went past limit */
+    int state;          /* private to data.c: where the reader is in a line */
+};
+/* d: uninitialised or freed by smtp_data_free. limit: bytes of the unstuffed message kept. */
+void smtp_data_start(struct smtp_data *d, size_t limit);
+/* Consumes bytes up to and including the end of data and returns the count consumed;
+ * *status says whether the terminator was seen. On DONE, message holds the message
+ * without the final ".\r\n", dot-stuffing undone (a dot starting a line after CRLF is
+ * dropped) and its line endings exactly as received; bytes after the terminator are left
+ * unconsumed (pipelined commands). On BARE_LF_DOT the count ends at the offending LF.
+ * After DONE or BARE_LF_DOT, further feeds consume nothing and repeat the status. Past
+ * the limit, bytes are counted in total but not kept, and too_big is set. O(n). */
+size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t len,
+                      enum smtp_data_status *status);
+void smtp_data_free(struct smtp_data *d); /* leaves d ready for smtp_data_start */
+
+/* A server's reply, read line by line by an SMTP client. */
+struct smtp_reply {
+    int code;
+    struct buf text; /* the lines' texts joined with "\n" */
+    bool done;
+    int lines;
+};
+void smtp_reply_init(struct smtp_reply *r);
+/* Feeds one line (without CRLF) of a server reply. Returns 1 when the reply is complete
+ * (a line "ddd text" or "ddd"), 0 when more lines follow ("ddd-text"), -1 on a malformed
+ * line (not 3 digits 2xx-5xx, a code differing from the first line's, a bad separator, a
+ * NUL, over SMTP_REPLY_LINE_MAX bytes), more than SMTP_REPLY_LINES_MAX lines, or a line
+ * fed after the reply was complete (reset first). */
+int smtp_reply_feed(struct smtp_reply *r, const char *line, size_t len);
+void smtp_reply_reset(struct smtp_reply *r); /* ready for the next reply, keeps memory */
+void smtp_reply_free(struct smtp_reply *r);
+
+/* ---- server (server.c, session.c, session_cmd.c, session_auth.c, session_tx.c) ----
+ * The submission server: a session per connection (OpenSMTPD's split: the connection in
+ * struct smtp_session with an explicit state, the mail transaction in struct smtp_tx). */
+
+struct bufferevent;
+struct event;
+struct event_base;
+struct evconnlistener;
+struct send_shared;
+struct send_identity_cache;
+struct auth_failures;
+
+#include "store/store.h"
+
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+
+#define SMTP_OUTPUT_MAX (64 * 1024) /* replies a client has not read before we stop reading */
+#define SMTP_AUTH_DELAY_MS 250      /* a failed AUTH's reply waits this much per failure */
+#define SMTP_PEER_MAX 64
+
+struct smtp_shared {
+    struct sesame_config cfg;
+    struct store *store;
+    struct send_shared *send;
+    struct auth_failures *failures;
+    SSL_CTX *tls;
+};
+
+struct smtp_listener {
+    struct smtp_thread *t;
+    struct evconnlistener *lev;
+    struct event *retry; /* re-enables accepting after an accept error (out of fds) */
+    bool implicit_tls;
+};
+
+struct smtp_session;
+
+struct smtp_thread {
+    struct smtp_shared *sh;
+    struct event_base *base;
+    struct store_conn *conn; /* this thread's reads: keys, accounts, limits, identities */
+    struct send_identity_cache *identities;
+    struct smtp_listener *listeners;
+    int listener_count;
+    struct smtp_session *sessions; /* every open session, doubly linked */
+    atomic_int active;             /* read by the main thread while draining */
+    bool draining;
+};
+
+enum smtp_state {
+    SMTP_STATE_HANDSHAKE,     /* TLS handshake: implicit TLS, or after STARTTLS */
+    SMTP_STATE_COMMAND,       /* waiting for a command */
+    SMTP_STATE_AUTH_PLAIN,    /* waiting for the AUTH PLAIN response */
+    SMTP_STATE_AUTH_USERNAME, /* AUTH LOGIN, waiting for the username */
+    SMTP_STATE_AUTH_PASSWORD, /* AUTH LOGIN, waiting for the password */
+    SMTP_STATE_AUTH_DELAY,    /* a failed AUTH's reply is held back; not reading */
+    SMTP_STATE_DATA,          /* receiving the message */
+    SMTP_STATE_COMMIT,        /* the message is with the pipeline; not reading */
+    SMTP_STATE_CLOSING,       /* the last reply is being flushed */
+};
+
+/* The mail transaction, from MAIL to the reply to its data. */
+struct smtp_tx {
+    char mail_from[SMTP_ADDRESS_MAX + 1];
+    bool null_path;
+    char (*rcpts)[SMTP_ADDRESS_MAX + 1];
+    int rcpt_count, rcpt_cap;
+    struct smtp_data data;                 /* grows only during DATA */
+    struct store_account account;          /* read again at each MAIL */
+    struct store_account_region limits;    /* the session's region's */
+};
+
+struct smtp_session {
+    struct smtp_thread *t;
+    struct smtp_session *prev, *next;
+    struct bufferevent *bev; /* NULL once the client is gone while a commit is pending */
+    struct event *timer;     /* the AUTH delay and the final flush; made when first needed */
+    enum smtp_state state;
+    bool starttls_listener; /* plaintext first; STARTTLS advertised until TLS is on */
+    bool tls;
+    bool helo;
+    bool in_read;        /* inside the input loop: callbacks must not re-enter it */
+    bool output_blocked; /* stopped reading until the client reads its replies */
+    bool gone;           /* the client vanished during a commit: free when it ends */
+    int timeout_s;       /* the read timeout currently set */
+    int auth_failures;
+    int messages;
+    int64_t started_us;
+    char peer[SMTP_PEER_MAX];
+    /* after AUTH */
+    bool authenticated;
+    char key_id[32];
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    struct smtp_credentials *creds; /* during an AUTH exchange only */
+    const char *held_reply;         /* what the AUTH delay holds back */
+    bool close_after_held;
+    struct smtp_tx *tx;
+};
+
+/* session.c: the connection */
+void smtp_session_accept(struct smtp_thread *t, int fd, const char *peer, bool implicit_tls);
+void smtp_session_reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Replies, then closes once the reply has left. */
+void smtp_session_close_with(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void smtp_session_free(struct smtp_session *s);
+/* Back to waiting for commands: timeouts set, reading on, buffered input processed. */
+void smtp_session_resume(struct smtp_session *s);
+/* Closing after the current transaction: draining, max_messages, max_connection_age.
+ * True when the session was told 421. */
+bool smtp_session_close_if_due(struct smtp_session *s);
+void smtp_session_drain(struct smtp_session *s);   /* SIGTERM: see smtp_thread_stop_accepting */
+void smtp_session_abort(struct smtp_session *s);   /* close now (a commit finishes alone) */
+void smtp_session_starttls(struct smtp_session *s);
+void smtp_session_set_timer(struct smtp_session *s, int64_t ms);
+
+/* session_cmd.c: one command line in SMTP_STATE_COMMAND */
+void smtp_session_command(struct smtp_session *s, const char *line, size_t len);
+void smtp_session_greet(struct smtp_session *s);
+
+/* session_auth.c: AUTH (RFC 4954) and the SMTP password check */
+void smtp_auth_begin(struct smtp_session *s, const char *arg, size_t len);
+void smtp_auth_response(struct smtp_session *s, const char *line, size_t len);
+void smtp_auth_delay_over(struct smtp_session *s);
+void smtp_auth_end(struct smtp_session *s); /* forgets the credentials */
+
+/* session_tx.c: the transaction */
+void smtp_tx_mail(struct smtp_session *s, const char *arg, size_t len);
+void smtp_tx_rcpt(struct smtp_session *s, const char *arg, size_t len);
+void smtp_tx_data(struct smtp_session *s, const char *arg, size_t len);
+/* Feeds buffered DATA bytes; false when it must wait (more bytes, the commit, closing). */
+bool smtp_tx_feed(struct smtp_session *s);
+void smtp_tx_free(struct smtp_session *s);
+
+#endif

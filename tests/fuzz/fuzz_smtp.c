@@ -1,0 +1,100 @@
+/* libFuzzer target: the SMTP protocol code. The input's lines go through the command
+ * parser and, by verb, the path and AUTH parsers, the AUTH decoders and the reply reader;
+ * the whole input goes through the DATA reader twice, in chunks sized by the input's
+ * first bytes and byte by byte, and the two runs must agree. */
+#include "smtp/smtp_internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fuzz_command(const char *line, size_t len)
+{
+    struct smtp_command c;
+    struct smtp_path path;
+    struct smtp_auth_start start;
+    struct smtp_credentials creds;
+    char reply[SMTP_REPLY_MAX];
+    if (smtp_command_parse(line, len, &c) != 0)
+        return;
+    if (c.verb == SMTP_VERB_MAIL)
+        smtp_mail_parse(c.arg, c.arg_len, &path, reply, sizeof reply);
+    if (c.verb == SMTP_VERB_RCPT)
+        smtp_rcpt_parse(c.arg, c.arg_len, &path, reply, sizeof reply);
+    if (c.verb == SMTP_VERB_AUTH && !smtp_auth_parse(c.arg, c.arg_len, &start) &&
+        start.has_initial) {
+        if (start.mechanism == SMTP_AUTH_PLAIN)
+            smtp_auth_plain_decode(start.initial, start.initial_len, &creds);
+        else
+            smtp_auth_login_decode(start.initial, start.initial_len, creds.username,
+                                   sizeof creds.username);
+    }
+}
+
+/* A line as an AUTH continuation, then as a line of a server's reply. */
+static void fuzz_line(const char *line, size_t len, struct smtp_reply *r)
+{
+    struct smtp_credentials creds;
+    fuzz_command(line, len);
+    if (!smtp_auth_cancelled(line, len)) {
+        smtp_auth_plain_decode(line, len, &creds);
+        smtp_auth_login_decode(line, len, creds.password, sizeof creds.password);
+    }
+    if (smtp_reply_feed(r, line, len) != 0)
+        smtp_reply_reset(r);
+}
+
+/* The DATA reader over in[], chunk sizes taken in turn from sizes[] (1..64 each). */
+static void data_run(const uint8_t *in, size_t len, const uint8_t *sizes, size_t nsizes,
+                     size_t limit, struct smtp_data *d, enum smtp_data_status *st, size_t *used)
+{
+    smtp_data_start(d, limit);
+    *st = SMTP_DATA_MORE;
+    *used = 0;
+    for (size_t k = 0; *used < len && *st == SMTP_DATA_MORE; k++) {
+        size_t n = nsizes ? (size_t)sizes[k % nsizes] % 64 + 1 : 1;
+        if (n > len - *used)
+            n = len - *used;
+        size_t got = smtp_data_feed(d, (const char *)in + *used, n, st);
+        if (got != n && *st == SMTP_DATA_MORE)
+            abort();
+        *used += got;
+    }
+    if (d->message.len > limit || d->message.len > d->total || d->too_big != (d->total > limit))
+        abort();
+}
+
+static void fuzz_data(const uint8_t *data, size_t size)
+{
+    size_t nsizes = size < 4 ? size : 4;
+    size_t limit = size > 0 ? (size_t)data[0] * 8 : 0;
+    struct smtp_data a, b;
+    enum smtp_data_status sa, sb;
+    size_t ua, ub;
+    data_run(data, size, data, nsizes, limit, &a, &sa, &ua);
+    data_run(data, size, NULL, 0, limit, &b, &sb, &ub);
+    if (sa != sb || ua != ub || a.total != b.total || a.message.len != b.message.len ||
+        (a.message.len && memcmp(a.message.data, b.message.data, a.message.len)))
+        abort();
+    smtp_data_free(&a);
+    smtp_data_free(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct smtp_reply r;
+    smtp_reply_init(&r);
+    const char *p = (const char *)data, *end = p + size;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        size_t len = (size_t)(stop - p);
+        if (len > 0 && p[len - 1] == '\r')
+            len--;
+        fuzz_line(p, len, &r);
+        p = nl ? nl + 1 : end;
+    }
+    smtp_reply_free(&r);
+    fuzz_data(data, size);
+    return 0;
+}
