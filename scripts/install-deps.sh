@@ -13,7 +13,9 @@ packages=(
   openssl sqlite3 ca-certificates
   # test clients and peers
   python3 python3-pytest python3-boto3 python3-dnslib python3-aiosmtpd python3-dkim awscli
-  swaks curl wrk
+  swaks libnet-ssleay-perl curl wrk
+  # a real MTA relaying through Sesame's SMTP interface (tests start private instances)
+  postfix libsasl2-modules
 )
 
 missing=()

@@ -8,6 +8,7 @@
 #include "dns/dns.h"
 #include "net/net.h"
 #include "send/send.h"
+#include "smtp/smtp.h"
 #include "store/store.h"
 
 #include <event2/event.h>
@@ -20,12 +21,14 @@
 #include <unistd.h>
 
 #define MAX_IO_THREADS 64
+#define SMTP_DRAIN_MS 15000 /* how long SIGTERM waits for SMTP sessions to finish */
 
 struct io_thread {
     pthread_t thread;
     struct event_base *base;
     struct api_thread *api;
     struct admin_http *admin;
+    struct smtp_thread *smtp;
     struct dns_verifier *verifier;
 };
 
@@ -35,6 +38,7 @@ struct daemon {
     struct auth_failures *failures; /* failed authentications, shared by every interface */
     struct send_shared *send;       /* the accept pipeline, shared by the API and SMTP */
     struct api_shared *api;
+    struct smtp_shared *smtp; /* NULL when no SMTP listener is configured */
     SSL_CTX *tls;
     int thread_count;
     struct io_thread threads[MAX_IO_THREADS];
@@ -76,6 +80,8 @@ static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
             !(t->admin = admin_http_new(&d->cfg, d->store, d->failures, t->base, admin_fd)))
             return -1;
     }
+    if (d->smtp && !(t->smtp = smtp_thread_new(d->smtp, t->base)))
+        return -1;
     if (first && !d->cfg.auto_verify) {
         t->verifier = dns_verifier_start(t->base, &d->cfg, d->store);
         if (!t->verifier)
@@ -95,7 +101,7 @@ static void *io_thread_main(void *arg)
 static int daemon_start(struct daemon *d)
 {
     char err[512];
-    if (d->cfg.api_https_listen[0] &&
+    if ((d->cfg.api_https_listen[0] || smtp_configured(&d->cfg)) &&
         !(d->tls = net_tls_server_ctx(d->cfg.tls_cert, d->cfg.tls_key, err, sizeof err)))
         return log_error("tls: %s", err), -1;
     if (store_open(&d->cfg, &d->store, err, sizeof err) != STORE_OK)
@@ -104,6 +110,9 @@ static int daemon_start(struct daemon *d)
     d->send = send_shared_new(&d->cfg, d->store);
     if (!d->failures || !d->send || store_writer_start(d->store) != STORE_OK ||
         !(d->api = api_shared_new(&d->cfg, d->store, d->send, d->failures)))
+        return -1;
+    if (smtp_configured(&d->cfg) &&
+        !(d->smtp = smtp_shared_new(&d->cfg, d->store, d->send, d->failures, d->tls)))
         return -1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     d->thread_count = d->cfg.threads > 0 ? d->cfg.threads : (int)(cores > 0 ? cores : 1);
@@ -126,11 +135,49 @@ static void io_thread_stop_accepting(evutil_socket_t fd, short what, void *arg)
     struct io_thread *t = arg;
     api_thread_stop_accepting(t->api);
     admin_http_stop_accepting(t->admin);
+    smtp_thread_stop_accepting(t->smtp);
 }
 
-/* Draining: stop accepting, let the writer finish what it was given (its completions
- * reach the still-running loops, which answer them), give the answers a moment to be
- * flushed, then stop the loops and free everything. */
+static void io_thread_close_smtp(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct io_thread *t = arg;
+    smtp_thread_close_sessions(t->smtp);
+}
+
+static int smtp_sessions_open(struct daemon *d)
+{
+    int open = 0;
+    for (int i = 0; i < d->thread_count; i++)
+        if (d->threads[i].thread)
+            open += smtp_thread_active(d->threads[i].smtp);
+    return open;
+}
+
+/* SMTP sessions finish the message they are receiving or committing (the others were
+ * told 421); the store writer must still run for them. After the bound, what is left is
+ * closed. */
+static void smtp_drain(struct daemon *d)
+{
+    if (!d->smtp)
+        return;
+    int64_t deadline = core_monotonic_us() + (int64_t)SMTP_DRAIN_MS * 1000;
+    while (smtp_sessions_open(d) > 0 && core_monotonic_us() < deadline)
+        usleep(20 * 1000);
+    int left = smtp_sessions_open(d);
+    if (left > 0)
+        log_warn("smtp: %d sessions still open after %ds; closing them", left,
+                 SMTP_DRAIN_MS / 1000);
+    for (int i = 0; i < d->thread_count; i++)
+        if (d->threads[i].thread)
+            event_base_once(d->threads[i].base, -1, EV_TIMEOUT, io_thread_close_smtp,
+                            &d->threads[i], NULL);
+}
+
+/* Draining: stop accepting, let SMTP sessions finish their messages, let the writer
+ * finish what it was given (its completions reach the still-running loops, which answer
+ * them), give the answers a moment to be flushed, then stop the loops and free
+ * everything. */
 static void daemon_stop(struct daemon *d)
 {
     const struct timeval flush = {0, 300 * 1000};
@@ -138,6 +185,7 @@ static void daemon_stop(struct daemon *d)
         if (d->threads[i].thread)
             event_base_once(d->threads[i].base, -1, EV_TIMEOUT, io_thread_stop_accepting,
                             &d->threads[i], NULL);
+    smtp_drain(d);
     if (d->store)
         store_writer_stop(d->store);
     for (int i = 0; i < d->thread_count; i++)
@@ -153,10 +201,12 @@ static void daemon_stop(struct daemon *d)
         dns_verifier_free(t->verifier);
         api_thread_free(t->api);
         admin_http_free(t->admin);
+        smtp_thread_free(t->smtp);
         if (t->base)
             event_base_free(t->base);
     }
     api_shared_free(d->api);
+    smtp_shared_free(d->smtp);
     send_shared_free(d->send);
     auth_failures_free(d->failures);
     store_close(d->store);
@@ -173,6 +223,10 @@ static void log_listeners(const struct sesame_config *cfg)
     if (cfg->admin_listen[0])
         log_info("admin api listening on %s%s", cfg->admin_listen,
                  cfg->admin_token[0] ? "" : " (admin.token is empty: every request is refused)");
+    if (cfg->smtp_starttls_listen[0])
+        log_info("smtp (STARTTLS) listening on %s", cfg->smtp_starttls_listen);
+    if (cfg->smtp_tls_listen[0])
+        log_info("smtp (implicit TLS) listening on %s", cfg->smtp_tls_listen);
     if (cfg->admin_listen[0] && !net_addr_is_loopback(cfg->admin_listen))
         log_warn("admin api on %s: plain HTTP off loopback sends the token in clear; keep it "
                  "on a private network or behind a TLS proxy",

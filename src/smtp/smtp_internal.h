@@ -225,9 +225,9 @@ struct smtp_tx {
     bool null_path;
     char (*rcpts)[SMTP_ADDRESS_MAX + 1];
     int rcpt_count, rcpt_cap;
-    struct smtp_data data;                 /* grows only during DATA */
-    struct store_account account;          /* read again at each MAIL */
-    struct store_account_region limits;    /* the session's region's */
+    struct smtp_data data;              /* grows only during DATA */
+    struct store_account account;       /* read again at each MAIL */
+    struct store_account_region limits; /* the session's region's */
 };
 
 struct smtp_session {
@@ -242,10 +242,12 @@ struct smtp_session {
     bool in_read;        /* inside the input loop: callbacks must not re-enter it */
     bool output_blocked; /* stopped reading until the client reads its replies */
     bool gone;           /* the client vanished during a commit: free when it ends */
+    bool shutdown_sent;  /* TLS close_notify written */
     int timeout_s;       /* the read timeout currently set */
     int auth_failures;
     int messages;
     int64_t started_us;
+    int64_t closing_us;
     char peer[SMTP_PEER_MAX];
     /* after AUTH */
     bool authenticated;
@@ -271,8 +273,8 @@ void smtp_session_resume(struct smtp_session *s);
 /* Closing after the current transaction: draining, max_messages, max_connection_age.
  * True when the session was told 421. */
 bool smtp_session_close_if_due(struct smtp_session *s);
-void smtp_session_drain(struct smtp_session *s);   /* SIGTERM: see smtp_thread_stop_accepting */
-void smtp_session_abort(struct smtp_session *s);   /* close now (a commit finishes alone) */
+void smtp_session_drain(struct smtp_session *s); /* SIGTERM: see smtp_thread_stop_accepting */
+void smtp_session_abort(struct smtp_session *s); /* close now (a commit finishes alone) */
 void smtp_session_starttls(struct smtp_session *s);
 void smtp_session_set_timer(struct smtp_session *s, int64_t ms);
 
