@@ -5,7 +5,8 @@
  * by mode:
  *   send:    messages back to back on every connection for -d seconds; MAIL, RCPT and
  *            DATA go in one write (PIPELINING), then the -s byte message and its dot;
- *            latency is from MAIL to "250 Ok <id>";
+ *            latency is from MAIL to "250 Ok <id>"; a 421 to MAIL (smtp.max_messages,
+ *            the connection's age) is answered by connecting again, as SES asks;
  *   connect: QUIT right after AUTH and connect again: full TLS handshakes per second
  *            (-r: resume the TLS session the previous connection got);
  *   idle:    hold -c authenticated TLS connections open for -d seconds (sesamed's RSS is
@@ -64,7 +65,7 @@ struct bench {
     size_t message_len;
     char auth[640];
     double start, stop_at;
-    long done, connected, failed;
+    long done, connected, failed, reconnects;
     double *latencies;
     long latency_count, latency_cap;
     bool stopping;
@@ -201,6 +202,12 @@ static bool conn_reply(struct conn *c, int code, const char *line)
         }
         return true;
     case S_MAIL:
+        if (code == 421) { /* smtp.max_messages or the connection's age: reconnect */
+            b->reconnects++;
+            conn_close(c, true);
+            return false;
+        }
+        /* fall through */
     case S_RCPT:
         if (code != 250)
             return conn_fail(c, c->step == S_MAIL ? "MAIL" : "RCPT", line), false;
@@ -354,8 +361,9 @@ static void report(struct bench *b, double elapsed)
         qsort(b->latencies, b->latency_count, sizeof *b->latencies, compare_double);
         double p50 = b->latency_count ? b->latencies[b->latency_count / 2] : 0;
         double p99 = b->latency_count ? b->latencies[b->latency_count * 99 / 100] : 0;
-        printf("messages: %ld (%d bytes each) in %.1f s: %.0f/s; p50 %.2f ms, p99 %.2f ms\n",
-               b->done, b->o.size, elapsed, b->done / elapsed, p50 * 1e3, p99 * 1e3);
+        printf("messages: %ld (%d bytes each) in %.1f s: %.0f/s; p50 %.2f ms, p99 %.2f ms; "
+               "%ld reconnections after 421\n",
+               b->done, b->o.size, elapsed, b->done / elapsed, p50 * 1e3, p99 * 1e3, b->reconnects);
     } else if (b->o.mode == MODE_CONNECT) {
         printf("authenticated TLS connections: %ld in %.1f s: %.0f/s (%s)\n", b->connected, elapsed,
                b->connected / elapsed, b->o.resume ? "sessions resumed" : "full handshakes");
