@@ -335,7 +335,8 @@ static bool admin_authorized(struct admin_req *r)
     const char *problem = admin_token_problem(r);
     if (!problem)
         return true;
-    if (auth_failures_record(r->h->failures, peer, now))
+    int count = auth_failures_record(r->h->failures, peer, now);
+    if (count > 0 && count == r->h->cfg->auth_failure_limit)
         log_warn("admin: %s reached the limit of failed authentications", peer);
     log_warn("admin: refused %s %s from %s: %s", method_name(r->method), r->log_path, peer,
              problem);

@@ -142,7 +142,8 @@ static bool api_call_region(struct api_call *call, const struct auth_result *res
 static void api_auth_failed(struct api_call *call)
 {
     const struct sesame_config *cfg = &call->t->sh->cfg;
-    if (auth_failures_record(call->t->sh->failures, call->peer, core_now_ms()))
+    int count = auth_failures_record(call->t->sh->failures, call->peer, core_now_ms());
+    if (count > 0 && count == cfg->auth_failure_limit)
         log_warn("api: %s failed to authenticate %d times within %llds; refused until the "
                  "window ends",
                  call->peer, cfg->auth_failure_limit, (long long)cfg->auth_failure_window_s);

@@ -77,8 +77,10 @@ struct auth_failures *auth_failures_new(int limit, int64_t window_ms);
 void auth_failures_free(struct auth_failures *f);
 /* True while address has failed `limit` times in its current window: refuse it unchecked. */
 bool auth_failures_blocked(struct auth_failures *f, const char *address, int64_t now_ms);
-/* Counts a failure; true when this one reached the limit (the moment to log it). */
-bool auth_failures_record(struct auth_failures *f, const char *address, int64_t now_ms);
+/* Counts a failure; returns the address's failures in its current window, this one
+ * included (0 when the limiter is off). The count equals `limit` exactly once per window:
+ * the moment to log it. */
+int auth_failures_record(struct auth_failures *f, const char *address, int64_t now_ms);
 
 /* New access key: id "AKIA" + 16 base32 characters, 40-character secret. */
 int auth_key_generate(char key_id[AUTH_KEY_ID_LEN + 1], char secret[AUTH_SECRET_LEN + 1]);

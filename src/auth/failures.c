@@ -9,6 +9,7 @@
 #include "core/core.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -121,16 +122,18 @@ bool auth_failures_blocked(struct auth_failures *f, const char *address, int64_t
     return blocked;
 }
 
-bool auth_failures_record(struct auth_failures *f, const char *address, int64_t now_ms)
+int auth_failures_record(struct auth_failures *f, const char *address, int64_t now_ms)
 {
     if (!f || f->limit <= 0)
-        return false;
+        return 0;
     char key[64];
     failure_key(address, key, sizeof key);
     pthread_mutex_lock(&f->lock);
     atomic_store(&f->last_failure_ms, now_ms);
     struct failure_entry *e = failure_find(f, key, now_ms, true);
-    bool reached = ++e->count == f->limit;
+    if (e->count < INT_MAX)
+        e->count++;
+    int count = e->count;
     pthread_mutex_unlock(&f->lock);
-    return reached;
+    return count;
 }

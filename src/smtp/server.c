@@ -110,8 +110,15 @@ static int listener_open(struct smtp_thread *t, const char *addr, bool implicit_
     l->lev = evconnlistener_new(t->base, on_accept, l,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
     if (!l->lev || !l->retry) {
-        if (!l->lev)
+        /* Not counted yet, so listeners_close would not see them. */
+        if (l->lev)
+            evconnlistener_free(l->lev); /* closes fd */
+        else
             close(fd);
+        if (l->retry)
+            event_free(l->retry);
+        l->lev = NULL;
+        l->retry = NULL;
         log_error("smtp: cannot serve %s", addr);
         return -1;
     }

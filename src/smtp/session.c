@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
@@ -78,6 +79,10 @@ static void session_bev_start(struct smtp_session *s)
     bufferevent_set_timeouts(s->bev, &read, &write);
     s->timeout_s = (int)cmd;
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    /* The read timeout restarts at each handshake step: the timer ends a handshake
+     * dragged out step by step. */
+    if (s->state == SMTP_STATE_HANDSHAKE)
+        smtp_session_set_timer(s, cmd * 1000);
 }
 
 void smtp_session_accept(struct smtp_thread *t, int fd, const char *peer, bool implicit_tls)
@@ -98,13 +103,25 @@ void smtp_session_accept(struct smtp_thread *t, int fd, const char *peer, bool i
         smtp_session_greet(s);
 }
 
+/* The drain callback goes first: the underlying bufferevent may outlive the filter. */
+static void session_bev_free(struct smtp_session *s)
+{
+    if (!s->bev)
+        return;
+    if (s->drained)
+        evbuffer_remove_cb_entry(bufferevent_get_output(bufferevent_get_underlying(s->bev)),
+                                 s->drained);
+    s->drained = NULL;
+    bufferevent_free(s->bev);
+    s->bev = NULL;
+}
+
 void smtp_session_free(struct smtp_session *s)
 {
     session_unlink(s);
     smtp_auth_end(s);
     smtp_tx_free(s);
-    if (s->bev)
-        bufferevent_free(s->bev);
+    session_bev_free(s);
     if (s->timer)
         event_free(s->timer);
     free(s);
@@ -118,9 +135,9 @@ void smtp_session_abort(struct smtp_session *s)
         smtp_session_free(s);
         return;
     }
-    if (s->bev)
-        bufferevent_free(s->bev);
-    s->bev = NULL;
+    if (s->timer) /* it would find no connection */
+        evtimer_del(s->timer);
+    session_bev_free(s);
     s->gone = true;
 }
 
@@ -172,10 +189,13 @@ static size_t session_unsent(struct smtp_session *s)
  * truncated stream without it), and the connection ends once that has left too. */
 static void session_close_when_sent(struct smtp_session *s)
 {
-    bool stuck =
-        core_monotonic_us() - s->closing_us > s->t->sh->cfg.smtp_command_timeout_s * 1000000;
+    int64_t left_us =
+        s->closing_us + s->t->sh->cfg.smtp_command_timeout_s * 1000000 - core_monotonic_us();
+    bool stuck = left_us < 0;
     if (session_unsent(s) > 0 && !stuck) {
-        smtp_session_set_timer(s, 10); /* a STARTTLS filter's underlying buffer drains alone */
+        /* The write callback or session_drained calls again; the timer is the deadline
+         * for a client that reads a byte at a time. */
+        smtp_session_set_timer(s, left_us / 1000 + 1);
         return;
     }
     if (s->tls && !s->shutdown_sent && !stuck) {
@@ -183,7 +203,7 @@ static void session_close_when_sent(struct smtp_session *s)
         SSL_shutdown(bufferevent_openssl_get_ssl(s->bev));
         ERR_clear_error(); /* a peer already gone must not leave errors for other sessions */
         if (session_unsent(s) > 0) {
-            smtp_session_set_timer(s, 10);
+            smtp_session_set_timer(s, left_us / 1000 + 1);
             return;
         }
     }
@@ -194,12 +214,16 @@ static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct smtp_session *s = arg;
-    if (s->state == SMTP_STATE_AUTH_DELAY)
+    if (s->state == SMTP_STATE_HANDSHAKE) {
+        log_debug("smtp: %s: TLS handshake took too long", s->peer);
+        smtp_session_abort(s);
+    } else if (s->state == SMTP_STATE_AUTH_DELAY) {
         smtp_auth_delay_over(s);
-    else if (s->state == SMTP_STATE_CLOSING)
+    } else if (s->state == SMTP_STATE_CLOSING) {
         session_close_when_sent(s);
-    else if (s->output_blocked)
+    } else if (s->output_blocked) {
         session_unblock(s);
+    }
 }
 
 void smtp_session_set_timer(struct smtp_session *s, int64_t ms)
@@ -272,6 +296,7 @@ static bool session_next_line(struct smtp_session *s)
         smtp_session_command(s, line, len);
     else
         smtp_auth_response(s, line, len);
+    OPENSSL_cleanse(line, len); /* an AUTH line carries the password in base64 */
     return true;
 }
 
@@ -314,14 +339,11 @@ void smtp_session_resume(struct smtp_session *s)
         session_process(s);
 }
 
-/* The write callback says when a socket's buffer is empty; a STARTTLS filter's underlying
- * buffer drains on its own, so that one is looked at again a little later. */
+/* Called by the write callback and session_drained as the output goes. */
 static void session_unblock(struct smtp_session *s)
 {
-    if (session_unsent(s) >= SMTP_OUTPUT_MAX / 2) {
-        smtp_session_set_timer(s, 20);
+    if (!s->bev || session_unsent(s) >= SMTP_OUTPUT_MAX / 2)
         return;
-    }
     s->output_blocked = false;
     if (session_wants_lines(s)) {
         bufferevent_enable(s->bev, EV_READ);
@@ -352,6 +374,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 static void session_handshake_done(struct smtp_session *s)
 {
     bool implicit = !s->starttls_listener;
+    if (s->timer) /* the handshake's deadline */
+        evtimer_del(s->timer);
     s->tls = true;
     s->state = SMTP_STATE_COMMAND;
     log_debug("smtp: %s: TLS established (%s)", s->peer,
@@ -399,6 +423,21 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- STARTTLS (RFC 3207) ---- */
 
+/* A STARTTLS filter's underlying buffer drains without a write callback of ours: this
+ * watches it. It runs inside whatever libevent call drained the buffer, so it only arms
+ * the timer; session_timer_cb does the work. */
+static void session_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)buf;
+    struct smtp_session *s = arg;
+    if (!info->n_deleted || !s->bev)
+        return;
+    size_t unsent = session_unsent(s);
+    if ((s->state == SMTP_STATE_CLOSING && unsent == 0) ||
+        (s->state != SMTP_STATE_CLOSING && s->output_blocked && unsent < SMTP_OUTPUT_MAX / 2))
+        smtp_session_set_timer(s, 0);
+}
+
 /* Called after the 220 was queued. Bytes the client sent after STARTTLS, before the
  * handshake, are thrown away: read as commands they would run inside the TLS session
  * (the STARTTLS command injection attack). The 220 leaves first: the filter writes its
@@ -416,6 +455,10 @@ void smtp_session_starttls(struct smtp_session *s)
     if (!tls)
         abort(); /* out of memory, as in session_bev_new */
     s->bev = tls;
+    s->drained = evbuffer_add_cb(bufferevent_get_output(bufferevent_get_underlying(tls)),
+                                 session_drained, s);
+    if (!s->drained)
+        abort();
     s->state = SMTP_STATE_HANDSHAKE;
     s->helo = false; /* RFC 3207: the client starts over with EHLO */
     smtp_tx_free(s);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 static const char reply_invalid[] = "535 Authentication Credentials Invalid";
+static const char reply_blocked[] = "421 Too many authentication failures; try again later";
 
 enum auth_outcome {
     AUTH_OUTCOME_OK,
@@ -138,6 +139,31 @@ static enum auth_outcome credentials_check(struct smtp_session *s, const char **
     return user_may_send(s, &key);
 }
 
+/* A key revoked or a permission removed must stop an open session too: MAIL re-reads
+ * the key and re-runs the permission check, and a failure ends the authentication. NULL
+ * when the session may go on sending. */
+const char *smtp_auth_recheck(struct smtp_session *s)
+{
+    struct store_key key = {0};
+    int rc = store_key_get(s->t->conn, s->key_id, &key);
+    OPENSSL_cleanse(key.secret, sizeof key.secret);
+    if (rc == STORE_ERROR)
+        return "451 Temporary failure; try again";
+    enum auth_outcome out = AUTH_OUTCOME_INVALID;
+    if (rc == STORE_OK && key.active && !strcmp(key.account_id, s->account_id))
+        out = user_may_send(s, &key);
+    if (out == AUTH_OUTCOME_OK)
+        return NULL;
+    if (out == AUTH_OUTCOME_ERROR)
+        return "451 Temporary failure; try again";
+    log_info("smtp: %s: key %s no longer allowed to send; authentication dropped", s->peer,
+             s->key_id);
+    s->authenticated = false;
+    s->key_id[0] = s->account_id[0] = s->region[0] = '\0';
+    return out == AUTH_OUTCOME_INVALID ? reply_invalid
+                                       : "535 User not authorized to call the SES SMTP endpoint";
+}
+
 /* The username as it may be logged: an access key id's characters only. */
 static const char *loggable_username(const char *u)
 {
@@ -150,15 +176,25 @@ static const char *loggable_username(const char *u)
     return u;
 }
 
+/* The reply's delay grows with the address's failures in the window, not just this
+ * connection's (reconnecting must not reset it), up to a cap. */
+static int64_t auth_delay_ms(const struct smtp_session *s, int address_failures)
+{
+    int n = address_failures > s->auth_failures ? address_failures : s->auth_failures;
+    int64_t ms = (int64_t)SMTP_AUTH_DELAY_MS * n;
+    return ms < SMTP_AUTH_DELAY_MAX_MS ? ms : SMTP_AUTH_DELAY_MAX_MS;
+}
+
 /* A wrong guess: counted, logged (never the password), answered after a delay that grows
- * with each failure on this connection; past smtp.max_auth_failures the connection ends. */
+ * with each failure; past smtp.max_auth_failures the connection ends. */
 static void auth_failed(struct smtp_session *s, const char *reply)
 {
     const struct sesame_config *cfg = &s->t->sh->cfg;
     const char *user = s->creds ? loggable_username(s->creds->username) : "(none)";
     s->auth_failures++;
     log_warn("smtp: authentication failed for %s from %s", user, s->peer);
-    if (auth_failures_record(s->t->sh->failures, s->peer, core_now_ms()))
+    int count = auth_failures_record(s->t->sh->failures, s->peer, core_now_ms());
+    if (count > 0 && count == cfg->auth_failure_limit)
         log_warn("smtp: %s failed to authenticate %d times within %llds; refused until the "
                  "window ends",
                  s->peer, cfg->auth_failure_limit, (long long)cfg->auth_failure_window_s);
@@ -167,7 +203,7 @@ static void auth_failed(struct smtp_session *s, const char *reply)
     s->close_after_held = s->auth_failures >= cfg->smtp_max_auth_failures;
     s->state = SMTP_STATE_AUTH_DELAY;
     bufferevent_disable(s->bev, EV_READ);
-    smtp_session_set_timer(s, (int64_t)SMTP_AUTH_DELAY_MS * s->auth_failures);
+    smtp_session_set_timer(s, auth_delay_ms(s, count));
 }
 
 void smtp_auth_delay_over(struct smtp_session *s)
@@ -184,6 +220,12 @@ void smtp_auth_delay_over(struct smtp_session *s)
 
 static void credentials_verify(struct smtp_session *s)
 {
+    /* Checked again here: sessions that started AUTH before the address reached the
+     * limit must not get their guesses checked either. */
+    if (auth_failures_blocked(s->t->sh->failures, s->peer, core_now_ms())) {
+        smtp_session_close_with(s, "%s", reply_blocked);
+        return;
+    }
     const char *region = NULL;
     char account_id[STORE_ID_LEN];
     enum auth_outcome out = credentials_check(s, &region, account_id);
@@ -266,7 +308,7 @@ void smtp_auth_begin(struct smtp_session *s, const char *arg, size_t len)
         return;
     }
     if (auth_failures_blocked(s->t->sh->failures, s->peer, core_now_ms())) {
-        smtp_session_close_with(s, "421 Too many authentication failures; try again later");
+        smtp_session_close_with(s, "%s", reply_blocked);
         return;
     }
     struct smtp_auth_start start;

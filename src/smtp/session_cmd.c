@@ -94,8 +94,9 @@ static void smtp_session_dispatch(struct smtp_session *s, const struct smtp_comm
 
 void smtp_session_command(struct smtp_session *s, const char *line, size_t len)
 {
-    /* Between transactions is where an old connection is told to reconnect. */
-    if (!s->tx && smtp_session_close_if_due(s))
+    /* At every command, an open transaction too (else MAIL/RCPT/RSET could keep a
+     * connection forever); never inside DATA, which is not read here. */
+    if (smtp_session_close_if_due(s))
         return;
     struct smtp_command c;
     if (smtp_command_parse(line, len, &c) != 0) {

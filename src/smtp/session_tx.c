@@ -14,12 +14,19 @@
 static const char reply_bad_sequence[] = "503 Bad sequence of commands";
 static const char reply_try_again[] = "451 Temporary failure; try again";
 
+/* Frees the message's bytes and gives them back to the thread's budget. */
+static void tx_data_release(struct smtp_session *s, struct smtp_tx *tx)
+{
+    s->t->data_bytes -= tx->data.message.len;
+    smtp_data_free(&tx->data);
+}
+
 void smtp_tx_free(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
     if (!tx)
         return;
-    smtp_data_free(&tx->data);
+    tx_data_release(s, tx);
     free(tx->rcpts);
     free(tx);
     s->tx = NULL;
@@ -32,6 +39,9 @@ void smtp_tx_free(struct smtp_session *s)
 static const char *tx_sender_load(struct smtp_session *s, struct smtp_tx *tx)
 {
     const struct sesame_config *cfg = &s->t->sh->cfg;
+    const char *refusal = smtp_auth_recheck(s);
+    if (refusal)
+        return refusal;
     int rc = store_account_get(s->t->conn, s->account_id, &tx->account);
     if (rc == STORE_NOT_FOUND || (rc == STORE_OK && tx->account.disabled))
         return "535 Account not subscribed to SES";
@@ -205,20 +215,33 @@ static void tx_done(const struct send_result *res, void *arg)
         smtp_session_resume(s);
 }
 
+/* A message refused before the pipeline: the transaction ends, the session goes on. */
+static void tx_refused(struct smtp_session *s, const char *reply)
+{
+    if (reply)
+        smtp_session_reply(s, "%s", reply);
+    smtp_tx_free(s);
+    s->state = SMTP_STATE_COMMAND;
+    if (!smtp_session_close_if_due(s))
+        smtp_session_resume(s);
+}
+
 static void tx_commit(struct smtp_session *s)
 {
     struct smtp_tx *tx = s->tx;
     const struct sesame_config *cfg = &s->t->sh->cfg;
     s->messages++;
+    if (tx->data.too_big && tx->data.total <= (size_t)cfg->max_message_bytes) {
+        log_warn("smtp: %s: DATA memory budget of the thread used up; message refused", s->peer);
+        tx_refused(s, "452 Insufficient system storage");
+        return;
+    }
     if (tx->data.too_big) {
         smtp_session_reply(s,
                            "554 Message rejected: Message length is more than %lld bytes "
                            "long: '%zu'.",
                            (long long)cfg->max_message_bytes, tx->data.total);
-        smtp_tx_free(s);
-        s->state = SMTP_STATE_COMMAND;
-        if (!smtp_session_close_if_due(s))
-            smtp_session_resume(s);
+        tx_refused(s, NULL);
         return;
     }
     const char **dest = malloc((size_t)tx->rcpt_count * sizeof *dest);
@@ -233,6 +256,21 @@ static void tx_commit(struct smtp_session *s)
     bufferevent_disable(s->bev, EV_READ); /* pipelined commands wait for the answer */
     send_raw(s->t->sh->send, &who, &raw, s->t->base, tx_done, s);
     free(dest);
+    /* send_raw keeps its own copy: do not hold the message twice during the commit.
+     * Still in COMMIT: tx_done has not run, so s->tx is still tx. */
+    if (s->state == SMTP_STATE_COMMIT)
+        tx_data_release(s, tx);
+}
+
+/* Caps what the message may keep at what the thread's budget has left; the rest is
+ * counted but not kept (too_big), and the end of the message is answered with 452. */
+static void tx_data_cap(struct smtp_session *s)
+{
+    struct smtp_data *d = &s->tx->data;
+    size_t used = s->t->data_bytes;
+    size_t room = used < SMTP_DATA_BUDGET ? SMTP_DATA_BUDGET - used : 0;
+    if (d->limit - d->message.len > room)
+        d->limit = d->message.len + room;
 }
 
 bool smtp_tx_feed(struct smtp_session *s)
@@ -242,7 +280,11 @@ bool smtp_tx_feed(struct smtp_session *s)
     while (status == SMTP_DATA_MORE && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         evbuffer_peek(in, -1, NULL, &v, 1);
-        size_t used = smtp_data_feed(&s->tx->data, v.iov_base, v.iov_len, &status);
+        struct smtp_data *d = &s->tx->data;
+        tx_data_cap(s);
+        size_t kept = d->message.len;
+        size_t used = smtp_data_feed(d, v.iov_base, v.iov_len, &status);
+        s->t->data_bytes += d->message.len - kept;
         evbuffer_drain(in, used);
     }
     if (status == SMTP_DATA_BARE_LF_DOT) {

@@ -162,6 +162,7 @@ void smtp_reply_free(struct smtp_reply *r);
  * struct smtp_session with an explicit state, the mail transaction in struct smtp_tx). */
 
 struct bufferevent;
+struct evbuffer_cb_entry;
 struct event;
 struct event_base;
 struct evconnlistener;
@@ -176,7 +177,11 @@ struct auth_failures;
 
 #define SMTP_OUTPUT_MAX (64 * 1024) /* replies a client has not read before we stop reading */
 #define SMTP_AUTH_DELAY_MS 250      /* a failed AUTH's reply waits this much per failure */
+#define SMTP_AUTH_DELAY_MAX_MS 2000 /* ... up to this: a slow reply also holds a connection */
 #define SMTP_PEER_MAX 64
+/* DATA bytes all sessions of a thread may hold at once: many clients sending large
+ * messages slowly must not exhaust memory. Past it a message is refused with 452. */
+#define SMTP_DATA_BUDGET ((size_t)256 * 1024 * 1024)
 
 struct smtp_shared {
     struct sesame_config cfg;
@@ -204,6 +209,7 @@ struct smtp_thread {
     int listener_count;
     struct smtp_session *sessions; /* every open session, doubly linked */
     atomic_int active;             /* read by the main thread while draining */
+    size_t data_bytes;             /* DATA bytes kept by its sessions (SMTP_DATA_BUDGET) */
     bool draining;
 };
 
@@ -234,7 +240,8 @@ struct smtp_session {
     struct smtp_thread *t;
     struct smtp_session *prev, *next;
     struct bufferevent *bev; /* NULL once the client is gone while a commit is pending */
-    struct event *timer;     /* the AUTH delay and the final flush; made when first needed */
+    struct event *timer;     /* handshake deadline, AUTH delay, unblocking, the final flush */
+    struct evbuffer_cb_entry *drained; /* on a STARTTLS filter's underlying output */
     enum smtp_state state;
     bool starttls_listener; /* plaintext first; STARTTLS advertised until TLS is on */
     bool tls;
@@ -287,6 +294,9 @@ void smtp_auth_begin(struct smtp_session *s, const char *arg, size_t len);
 void smtp_auth_response(struct smtp_session *s, const char *line, size_t len);
 void smtp_auth_delay_over(struct smtp_session *s);
 void smtp_auth_end(struct smtp_session *s); /* forgets the credentials */
+/* At each MAIL: NULL when the key and its permission still hold, else the reply (a 535
+ * drops the authentication). */
+const char *smtp_auth_recheck(struct smtp_session *s);
 
 /* session_tx.c: the transaction */
 void smtp_tx_mail(struct smtp_session *s, const char *arg, size_t len);

@@ -222,6 +222,42 @@ def test_user_permission(inst):
     assert captured(inst, mid)["Source"] == SENDER
 
 
+def test_revoked_key_ends_an_open_session(inst):
+    """MAIL re-reads the key: a revocation by another process is seen at once."""
+    key, secret = new_user(inst, "smtp-revoked", SEND_RAW_ONLY)
+    c = session(inst, user=key, password=smtp_password_v2(secret))
+    message_id(send_message(c, SENDER, [SIM], message("before revoke")))
+    inst.sesame("key", "revoke", key)
+    assert c.cmd("MAIL FROM:<%s>" % SENDER) == INVALID
+    # The authentication is gone: the client must AUTH again (and now fails).
+    assert c.cmd("MAIL FROM:<%s>" % SENDER) == "530 Authentication required"
+    assert auth_plain(c, key, smtp_password_v2(secret)) == INVALID
+    c.cmd("QUIT")
+
+
+def test_permission_removed_ends_an_open_session(inst):
+    key, secret = new_user(inst, "smtp-unpermitted", SEND_RAW_ONLY)
+    c = session(inst, user=key, password=smtp_password_v2(secret))
+    message_id(send_message(c, SENDER, [SIM], message("before policy change")))
+    inst.sesame("policy", "delete", "smtp-unpermitted", "p")
+    assert c.cmd("MAIL FROM:<%s>" % SENDER) == \
+        "535 User not authorized to call the SES SMTP endpoint"
+    assert c.cmd("MAIL FROM:<%s>" % SENDER) == "530 Authentication required"
+    c.cmd("QUIT")
+
+
+def test_auth_delay_survives_reconnecting(inst):
+    """The delay grows with the address's failures, not the connection's."""
+    took = []
+    for _ in range(3):
+        c = tls_conn(inst, implicit=True, source="127.0.0.5")
+        t0 = time.monotonic()
+        assert auth_plain(c, inst.key, "wrong") == INVALID
+        took.append(time.monotonic() - t0)
+        c.cmd("QUIT")
+    assert took[1] >= 0.49 and took[2] >= 0.74, took
+
+
 def test_disabled_account(inst):
     account, key, secret = inst.new_account("smtp-disabled")
     verify(inst, SENDER, account=account)

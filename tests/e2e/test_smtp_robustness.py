@@ -100,8 +100,13 @@ def test_max_messages_per_connection(inst):
     assert c.closed()
 
 
-def test_max_connection_age(inst):
+@pytest.mark.parametrize("in_tx", [False, True], ids=["idle", "open-transaction"])
+def test_max_connection_age(inst, in_tx):
+    """Checked at every command, an open transaction's too (DATA excepted)."""
     c = session(inst)
+    if in_tx:
+        assert c.cmd("MAIL FROM:<%s>" % SENDER) == "250 Ok"
+        assert c.cmd("RCPT TO:<%s>" % SIM) == "250 Ok"
     start = time.monotonic()
     got = None
     while time.monotonic() - start < 8 and got is None:
@@ -155,6 +160,43 @@ def test_auth_failures_slow_down_then_close_and_block_the_address(inst):
     c = session(inst, implicit=True, source="127.0.0.3")
     c.cmd("QUIT")
     assert "authentication failed for %s from 127.0.0.2" % inst.key in inst.log()
+
+
+def test_limit_reached_while_auth_is_open(inst):
+    """Sessions that started AUTH before the address reached the limit get no check."""
+    waiting = []
+    for _ in range(4):
+        c = Conn(inst, implicit=True, source="127.0.0.4")
+        c.cmd("EHLO client.example")
+        assert c.cmd("AUTH LOGIN") == "334 VXNlcm5hbWU6"
+        assert c.cmd(b64(inst.key)) == "334 UGFzc3dvcmQ6"
+        waiting.append(c)
+    for c in waiting[:3]:  # [auth] failure_limit = 3
+        assert c.cmd(b64("nope")) == INVALID
+    assert waiting[3].cmd(b64(inst.endpoints["smtp_password"])) == \
+        "421 Too many authentication failures; try again later"
+    assert waiting[3].closed()
+    for c in waiting[:3]:
+        c.close()
+
+
+def test_slow_tls_handshake_has_a_deadline(inst):
+    """A handshake trickled byte by byte ends at command_timeout (2 s) all the same."""
+    s = socket.create_connection(("127.0.0.1", tls_port(inst)), timeout=10)
+    s.sendall(b"\x16\x03\x01\x02\x00")  # a ClientHello record of 512 bytes, never sent
+    start = time.monotonic()
+    closed = False
+    while time.monotonic() - start < 8 and not closed:
+        try:
+            s.sendall(b"\x01")
+            s.settimeout(0.4)
+            closed = s.recv(4096) == b""
+        except socket.timeout:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            closed = True
+    s.close()
+    assert closed and time.monotonic() - start < 4.5
 
 
 # ---- bad input ----

@@ -565,12 +565,12 @@ static void test_failure_limits(void)
 {
     struct auth_failures *f = auth_failures_new(3, 1000);
     CHECK(!auth_failures_blocked(f, "192.0.2.1", 0));
-    CHECK(!auth_failures_record(f, "192.0.2.1", 0));
-    CHECK(!auth_failures_record(f, "192.0.2.1", 10));
+    CHECK(auth_failures_record(f, "192.0.2.1", 0) == 1); /* the count in the window */
+    CHECK(auth_failures_record(f, "192.0.2.1", 10) == 2);
     CHECK(!auth_failures_blocked(f, "192.0.2.1", 20));
-    CHECK(auth_failures_record(f, "192.0.2.1", 20)); /* the third reaches the limit */
+    CHECK(auth_failures_record(f, "192.0.2.1", 20) == 3); /* the third reaches the limit */
     CHECK(auth_failures_blocked(f, "192.0.2.1", 30));
-    CHECK(!auth_failures_record(f, "192.0.2.1", 40)); /* reported once, not again */
+    CHECK(auth_failures_record(f, "192.0.2.1", 40) == 4); /* equals the limit only once */
     CHECK(!auth_failures_blocked(f, "192.0.2.2", 30));
     CHECK(!auth_failures_blocked(f, "2001:db8::1", 30));
     CHECK(auth_failures_blocked(f, "::ffff:192.0.2.1", 30)); /* IPv4-mapped: the same host */
@@ -579,8 +579,8 @@ static void test_failure_limits(void)
     CHECK(auth_failures_blocked(f, "2001:db8::ffff:1", 60)); /* the same /64 */
     CHECK(!auth_failures_blocked(f, "2001:db8:0:1::1", 60)); /* another /64 */
     CHECK(auth_failures_blocked(f, "192.0.2.1", 999));
-    CHECK(!auth_failures_blocked(f, "192.0.2.1", 1000)); /* the window has ended */
-    CHECK(!auth_failures_record(f, "192.0.2.1", 1000));  /* a new window counts from one */
+    CHECK(!auth_failures_blocked(f, "192.0.2.1", 1000));    /* the window has ended */
+    CHECK(auth_failures_record(f, "192.0.2.1", 1000) == 1); /* a new window counts from one */
     CHECK(!auth_failures_blocked(f, "192.0.2.1", 1001));
     /* Many addresses: each keeps its own count as long as the table holds them. */
     char addr[32];
@@ -594,7 +594,7 @@ static void test_failure_limits(void)
     auth_failures_free(f);
     struct auth_failures *off = auth_failures_new(0, 1000);
     for (int k = 0; k < 10; k++)
-        auth_failures_record(off, "192.0.2.1", 0);
+        CHECK(auth_failures_record(off, "192.0.2.1", 0) == 0); /* off: nothing counted */
     CHECK(!auth_failures_blocked(off, "192.0.2.1", 1));
     auth_failures_free(off);
 }
