@@ -36,8 +36,7 @@ struct cache_policy_entry {
     uint64_t generation;
     char account_id[STORE_ID_LEN];
     char user[STORE_USER_LEN];
-    struct auth_policy **policies;
-    int count;
+    struct auth_policy_set policies;
 };
 
 struct api_cache {
@@ -67,9 +66,7 @@ struct api_cache *api_cache_new(int64_t ttl_s)
 
 static void policies_forget(struct cache_policy_entry *e)
 {
-    for (int i = 0; i < e->count; i++)
-        auth_policy_free(e->policies[i]);
-    free(e->policies);
+    auth_policy_set_free(&e->policies);
     memset(e, 0, sizeof *e);
 }
 
@@ -139,40 +136,12 @@ int api_cache_limits(struct api_thread *t, const char *account_id, const char *r
 
 /* ---- policies ---- */
 
-struct policy_load {
-    struct cache_policy_entry *e;
-    int cap;
-    bool failed;
-};
-
-/* Documents were validated when put. One that no longer compiles (a stricter parser,
- * no memory) fails the whole load: leaving it out could drop a Deny. */
 static void policy_compile(const struct store_policy *p, void *arg)
 {
-    struct policy_load *l = arg;
-    char err[256];
-    if (l->failed)
-        return;
-    struct auth_policy *compiled =
-        auth_policy_parse(p->document, strlen(p->document), err, sizeof err);
-    if (!compiled) {
-        log_error("api: policy %s of user %s (account %s) does not compile: %s", p->name, p->user,
-                  p->account_id, err);
-        l->failed = true;
-        return;
-    }
-    if (l->e->count == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 8;
-        struct auth_policy **grown = realloc(l->e->policies, (size_t)cap * sizeof *grown);
-        if (!grown) {
-            auth_policy_free(compiled);
-            l->failed = true;
-            return;
-        }
-        l->e->policies = grown;
-        l->cap = cap;
-    }
-    l->e->policies[l->e->count++] = compiled;
+    char what[512];
+    snprintf(what, sizeof what, "api: policy %s of user %s (account %s)", p->name, p->user,
+             p->account_id);
+    auth_policy_set_add(arg, p->document, what);
 }
 
 int api_cache_policies(struct api_thread *t, const char *account_id, const char *user,
@@ -184,9 +153,9 @@ int api_cache_policies(struct api_thread *t, const char *account_id, const char 
         strcmp(e->account_id, account_id) || strcmp(e->user, user)) {
         policies_forget(e);
         e->generation = store_generation(STORE_TOPIC_ACCESS);
-        struct policy_load l = {e, 0, false};
-        if (store_policy_list(t->conn, account_id, user, policy_compile, &l) != STORE_OK ||
-            l.failed) {
+        if (store_policy_list(t->conn, account_id, user, policy_compile, &e->policies) !=
+                STORE_OK ||
+            e->policies.failed) {
             policies_forget(e);
             return STORE_ERROR;
         }
@@ -195,7 +164,7 @@ int api_cache_policies(struct api_thread *t, const char *account_id, const char 
         e->used = true;
         e->loaded_us = core_monotonic_us();
     }
-    *policies = e->policies;
-    *count = e->count;
+    *policies = e->policies.items;
+    *count = e->policies.count;
     return STORE_OK;
 }

@@ -122,4 +122,15 @@ enum auth_policy_decision {
 enum auth_policy_decision auth_policy_evaluate(struct auth_policy *const *policies, int count,
                                                const struct auth_policy_request *req);
 
+/* A user's policies compiled together (policy_set.c). One document that does not
+ * compile (or no memory) fails the whole set, logged with `what`: leaving it out could
+ * drop a Deny. */
+struct auth_policy_set {
+    struct auth_policy **items;
+    int count, cap;
+    bool failed;
+};
+void auth_policy_set_add(struct auth_policy_set *set, const char *doc, const char *what);
+void auth_policy_set_free(struct auth_policy_set *set); /* empties it for reuse */
+
 #endif

@@ -61,35 +61,12 @@ static const char *password_region(const struct sesame_config *cfg, const char *
 
 /* ---- permission ---- */
 
-struct policy_load {
-    struct auth_policy **items;
-    int count, cap;
-    bool failed;
-};
-
 static void policy_compile(const struct store_policy *p, void *arg)
 {
-    struct policy_load *l = arg;
-    char err[256];
-    if (l->failed)
-        return;
-    struct auth_policy *compiled =
-        auth_policy_parse(p->document, strlen(p->document), err, sizeof err);
-    if (l->count == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 8;
-        struct auth_policy **grown = realloc(l->items, (size_t)cap * sizeof *grown);
-        if (grown)
-            l->items = grown, l->cap = cap;
-    }
-    if (!compiled || l->count == l->cap) {
-        /* Leaving one out could drop a Deny: the whole check fails instead. */
-        log_error("smtp: policy %s of user %s (account %s) cannot be used: %s", p->name, p->user,
-                  p->account_id, compiled ? "no memory" : err);
-        auth_policy_free(compiled);
-        l->failed = true;
-        return;
-    }
-    l->items[l->count++] = compiled;
+    char what[512];
+    snprintf(what, sizeof what, "smtp: policy %s of user %s (account %s)", p->name, p->user,
+             p->account_id);
+    auth_policy_set_add(arg, p->document, what);
 }
 
 /* Root keys may do everything; a user's key what its policies allow (spec 20 §8.5). */
@@ -97,18 +74,16 @@ static enum auth_outcome user_may_send(struct smtp_session *s, const struct stor
 {
     if (!key->user[0])
         return AUTH_OUTCOME_OK;
-    struct policy_load l = {0};
-    int rc = store_policy_list(s->t->conn, key->account_id, key->user, policy_compile, &l);
+    struct auth_policy_set set = {0};
+    int rc = store_policy_list(s->t->conn, key->account_id, key->user, policy_compile, &set);
     enum auth_outcome out = AUTH_OUTCOME_ERROR;
-    if (rc == STORE_OK && !l.failed) {
+    if (rc == STORE_OK && !set.failed) {
         struct auth_policy_request req = {"SendRawEmail", s->peer, true, core_now_ms(), NULL};
-        out = auth_policy_evaluate(l.items, l.count, &req) == AUTH_POLICY_ALLOW
+        out = auth_policy_evaluate(set.items, set.count, &req) == AUTH_POLICY_ALLOW
                   ? AUTH_OUTCOME_OK
                   : AUTH_OUTCOME_NOT_AUTHORIZED;
     }
-    for (int i = 0; i < l.count; i++)
-        auth_policy_free(l.items[i]);
-    free(l.items);
+    auth_policy_set_free(&set);
     return out;
 }
 

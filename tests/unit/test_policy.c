@@ -770,6 +770,26 @@ static void test_policy_set(void)
         auth_policy_free(set[i]);
 }
 
+/* A set is all or nothing: one document that does not compile fails it. */
+static void test_policy_set_all_or_nothing(void)
+{
+    struct auth_policy_set set = {0};
+    auth_policy_set_add(&set,
+                        "{\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"ses:*\","
+                        "\"Resource\":\"*\"}}",
+                        "test: good");
+    CHECK(set.count == 1 && !set.failed);
+    auth_policy_set_add(&set, "{\"Statement\":{\"Effect\":\"Maybe\"}}", "test: bad");
+    CHECK(set.failed && set.count == 1);
+    auth_policy_set_add(&set,
+                        "{\"Statement\":{\"Effect\":\"Deny\",\"Action\":\"ses:*\","
+                        "\"Resource\":\"*\"}}",
+                        "test: after the failure");
+    CHECK(set.count == 1); /* nothing is added once the set has failed */
+    auth_policy_set_free(&set);
+    CHECK(set.items == NULL && set.count == 0 && !set.failed);
+}
+
 int main(void)
 {
     test_string_operators();
@@ -791,5 +811,6 @@ int main(void)
     test_error_positions();
     test_size_limit();
     test_policy_set();
+    test_policy_set_all_or_nothing();
     return UNIT_END();
 }
