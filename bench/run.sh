@@ -17,25 +17,11 @@ build=${BUILD:-build}
 duration=${DURATION:-15}
 connections=${CONNECTIONS:-64}
 dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+. bench/instance.sh
 
-start() { # $1: fsync true|false
-  rm -rf "$dir/i"
-  port=$((30000 + RANDOM % 20000))
-  "$build/sesame" init --dir "$dir/i" --port-base "$port" --mode capture --production >/dev/null
-  sed -i "s/^fsync = .*/fsync = $1/" "$dir/i/sesame.conf"
-  "$build/sesame" -c "$dir/i/sesame.conf" account set --quota 1000000000 --rate 1000000 >/dev/null
-  "$build/sesame" -c "$dir/i/sesame.conf" identity verify --force bench@example.com >/dev/null
-  "$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &
-  pid=$!
-  for _ in $(seq 50); do grep -q "sesamed ready" "$dir/log" && break; sleep 0.1; done
-  sleep 0.5
+start_api() { # $1: store.fsync
+  start "$1"
   endpoint="http://127.0.0.1:$port"
-}
-
-stop() {
-  kill "$pid"; wait "$pid" || true; pid=
 }
 
 policy_user() { # a user with the benchmark's 100 statements; its credentials file
@@ -58,7 +44,7 @@ run() { # $1: title, $2: make_body arguments, $3: credentials file (default: roo
   if grep -q "Non-2xx" "$dir/wrk.txt"; then echo "bench: error answers" >&2; exit 1; fi
 }
 
-start true
+start_api true
 echo "idle RSS: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) kB"
 run "GetSendQuota, SigV4, keep-alive HTTP" "quota"
 run "SendEmail 1 KB, 1 recipient, fsync on, capture" "send-email 1024"
@@ -67,6 +53,6 @@ run "SendEmail 1 KB, fsync on, capture, as a user with 10x10 policy statements" 
 run "SendRawEmail 100 KB, 1 recipient, fsync on, capture" "send-raw 102400"
 echo "RSS after load: $(awk '/VmRSS/ {print $2}' /proc/$pid/status) kB"
 stop
-start false
+start_api false
 run "SendEmail 1 KB, 1 recipient, fsync off, capture" "send-email 1024"
 stop

@@ -17,18 +17,10 @@ build=${BUILD:-build}
 duration=${DURATION:-15}
 idle=${IDLE:-10000}
 dir=$(mktemp -d)
-pid=
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
+. bench/instance.sh
 ulimit -n "$(ulimit -Hn)" # 10,000 idle connections need as many descriptors on each side
 
-port=$((30000 + RANDOM % 20000))
-"$build/sesame" init --dir "$dir/i" --port-base "$port" --mode capture --production >/dev/null
-"$build/sesame" -c "$dir/i/sesame.conf" account set --quota 1000000000 --rate 1000000 >/dev/null
-"$build/sesame" -c "$dir/i/sesame.conf" identity verify --force bench@example.com >/dev/null
-"$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &
-pid=$!
-for _ in $(seq 50); do grep -q "sesamed ready" "$dir/log" && break; sleep 0.1; done
-sleep 0.5
+start true
 value() { awk -F' = ' -v k="$1" '$1 == k {print $2}' "$dir/i/endpoints"; }
 smtp_port=$(value smtp_starttls | cut -d: -f2)
 load=("$build/smtp_load" -h 127.0.0.1 -p "$smtp_port" -u "$(value smtp_username)"

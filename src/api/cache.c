@@ -136,14 +136,6 @@ int api_cache_limits(struct api_thread *t, const char *account_id, const char *r
 
 /* ---- policies ---- */
 
-static void policy_compile(const struct store_policy *p, void *arg)
-{
-    char what[512];
-    snprintf(what, sizeof what, "api: policy %s of user %s (account %s)", p->name, p->user,
-             p->account_id);
-    auth_policy_set_add(arg, p->document, what);
-}
-
 int api_cache_policies(struct api_thread *t, const char *account_id, const char *user,
                        struct auth_policy *const **policies, int *count)
 {
@@ -153,9 +145,7 @@ int api_cache_policies(struct api_thread *t, const char *account_id, const char 
         strcmp(e->account_id, account_id) || strcmp(e->user, user)) {
         policies_forget(e);
         e->generation = store_generation(STORE_TOPIC_ACCESS);
-        if (store_policy_list(t->conn, account_id, user, policy_compile, &e->policies) !=
-                STORE_OK ||
-            e->policies.failed) {
+        if (auth_policy_set_load(t->conn, account_id, user, &e->policies) != STORE_OK) {
             policies_forget(e);
             return STORE_ERROR;
         }

@@ -131,6 +131,11 @@ struct auth_policy_set {
     bool failed;
 };
 void auth_policy_set_add(struct auth_policy_set *set, const char *doc, const char *what);
+/* Every policy of an account's user from the store, compiled into set (empty on entry).
+ * STORE_OK, or STORE_ERROR when the store fails or a policy does not compile. */
+struct store_conn;
+int auth_policy_set_load(struct store_conn *c, const char *account_id, const char *user,
+                         struct auth_policy_set *set);
 void auth_policy_set_free(struct auth_policy_set *set); /* empties it for reuse */
 
 #endif

@@ -2,7 +2,9 @@
  * all or nothing, since leaving out one that does not compile could drop a Deny. */
 #include "auth/auth.h"
 #include "core/core.h"
+#include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +27,21 @@ void auth_policy_set_add(struct auth_policy_set *set, const char *doc, const cha
         return;
     }
     set->items[set->count++] = compiled;
+}
+
+static void policy_compile(const struct store_policy *p, void *arg)
+{
+    char what[512];
+    snprintf(what, sizeof what, "policy %s of user %s (account %s)", p->name, p->user,
+             p->account_id);
+    auth_policy_set_add(arg, p->document, what);
+}
+
+int auth_policy_set_load(struct store_conn *c, const char *account_id, const char *user,
+                         struct auth_policy_set *set)
+{
+    int rc = store_policy_list(c, account_id, user, policy_compile, set);
+    return rc == STORE_OK && !set->failed ? STORE_OK : STORE_ERROR;
 }
 
 void auth_policy_set_free(struct auth_policy_set *set)

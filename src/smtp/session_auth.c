@@ -61,23 +61,14 @@ static const char *password_region(const struct sesame_config *cfg, const char *
 
 /* ---- permission ---- */
 
-static void policy_compile(const struct store_policy *p, void *arg)
-{
-    char what[512];
-    snprintf(what, sizeof what, "smtp: policy %s of user %s (account %s)", p->name, p->user,
-             p->account_id);
-    auth_policy_set_add(arg, p->document, what);
-}
-
 /* Root keys may do everything; a user's key what its policies allow (spec 20 §8.5). */
 static enum auth_outcome user_may_send(struct smtp_session *s, const struct store_key *key)
 {
     if (!key->user[0])
         return AUTH_OUTCOME_OK;
     struct auth_policy_set set = {0};
-    int rc = store_policy_list(s->t->conn, key->account_id, key->user, policy_compile, &set);
     enum auth_outcome out = AUTH_OUTCOME_ERROR;
-    if (rc == STORE_OK && !set.failed) {
+    if (auth_policy_set_load(s->t->conn, key->account_id, key->user, &set) == STORE_OK) {
         struct auth_policy_request req = {"SendRawEmail", s->peer, true, core_now_ms(), NULL};
         out = auth_policy_evaluate(set.items, set.count, &req) == AUTH_POLICY_ALLOW
                   ? AUTH_OUTCOME_OK
