@@ -34,4 +34,51 @@ void dns_verifier_free(struct dns_verifier *v);
 bool dns_verify_next(struct store_identity *id, bool found, bool failed, int64_t now_ms,
                      int64_t failure_window_ms, int64_t revocation_window_ms);
 
+/* ---- MX resolution (mx.c): where mail for a domain goes (RFC 5321 §5.1) ---- */
+#define DNS_MX_HOSTS_MAX 16
+#define DNS_MX_ADDRS_MAX 8 /* per host */
+
+enum dns_mx_status {
+    DNS_MX_OK,
+    DNS_MX_PERMANENT, /* NXDOMAIN, null MX (RFC 7505), no MX and no address, loopback refused */
+    DNS_MX_TEMPORARY, /* SERVFAIL, timeouts, truncated or unreadable answers */
+};
+
+struct dns_mx_addr {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+};
+
+struct dns_mx_host {
+    char name[256];
+    int preference;
+    int addr_count; /* at least 1: a host without a usable address is left out */
+    struct dns_mx_addr addrs[DNS_MX_ADDRS_MAX]; /* IPv4 ones first, then IPv6 */
+};
+
+struct dns_mx_result {
+    enum dns_mx_status status;
+    char error[256]; /* why, for logs and bounces ("Domain example.invalid does not exist") */
+    bool implicit;   /* no MX: the domain's own A/AAAA (RFC 5321 §5.1) */
+    int host_count;  /* hosts with at least one address, by preference (ties shuffled) */
+    struct dns_mx_host hosts[DNS_MX_HOSTS_MAX];
+    /* How long the answer may be cached: the smallest TTL seen (MX, A, AAAA, CNAME, the SOA
+     * of a negative answer), within 1..3600; 3600 if no record was seen (a literal); 1 for
+     * TEMPORARY, which is not worth caching. */
+    int64_t ttl_s;
+};
+typedef void (*dns_mx_cb)(const struct dns_mx_result *res, void *ctx);
+
+/* Resolves domain's MX hosts and their A/AAAA addresses. allow_loopback false: addresses
+ * in 127/8, ::1, 0/8 and unspecified are dropped, and a domain left with none is
+ * PERMANENT ("points to a loopback address"). cb runs once, on the resolver's base, never
+ * from inside this call; not at all if the resolver is freed first. */
+void dns_resolve_mx(struct dns_resolver *r, const char *domain, bool allow_loopback, dns_mx_cb cb,
+                    void *ctx);
+/* One host's addresses (a relay's name or literal: "192.0.2.1", "2001:db8::1", and the
+ * SMTP spellings "[192.0.2.1]", "[IPv6:2001:db8::1]"), same result shape with one host at
+ * preference 0; same loopback rule, same callback guarantees. */
+void dns_resolve_host(struct dns_resolver *r, const char *host, bool allow_loopback, dns_mx_cb cb,
+                      void *ctx);
+
 #endif

@@ -1,6 +1,6 @@
 /* c-ares driven by libevent: c-ares tells us which sockets to watch (sock_state_cb), we
  * tell it when they are ready, and a timer covers its retransmissions. */
-#include "dns/dns.h"
+#include "dns/dns_internal.h"
 
 #include <ares.h>
 #include <arpa/nameser.h>
@@ -20,6 +20,7 @@ struct dns_resolver {
     ares_channel channel;
     struct event *timer;
     struct dns_socket sockets[DNS_MAX_SOCKETS];
+    struct dns_deferred *deferred; /* waiting for the base's next turn */
 };
 
 static void dns_schedule_timer(struct dns_resolver *r)
@@ -94,11 +95,63 @@ struct dns_resolver *dns_resolver_new(struct event_base *base, const struct sesa
     return r;
 }
 
+ares_channel dns_resolver_channel(struct dns_resolver *r)
+{
+    return r->channel;
+}
+
+void dns_resolver_kick(struct dns_resolver *r)
+{
+    dns_schedule_timer(r);
+}
+
+static void dns_deferred_unlink(struct dns_resolver *r, struct dns_deferred *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        r->deferred = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    event_free(d->ev);
+    d->ev = NULL;
+}
+
+static void dns_deferred_fire(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct dns_deferred *d = arg;
+    dns_deferred_unlink(d->owner, d);
+    d->run(d); /* last: it may free d, or the resolver */
+}
+
+void dns_resolver_defer(struct dns_resolver *r, struct dns_deferred *d)
+{
+    static const struct timeval now = {0, 0};
+    d->owner = r;
+    d->prev = NULL;
+    d->next = r->deferred;
+    if (d->next)
+        d->next->prev = d;
+    r->deferred = d;
+    d->ev = evtimer_new(r->base, dns_deferred_fire, d);
+    if (!d->ev)
+        abort();
+    evtimer_add(d->ev, &now);
+}
+
 void dns_resolver_free(struct dns_resolver *r)
 {
     if (!r)
         return;
-    ares_destroy(r->channel); /* calls back pending queries with ARES_EDESTRUCTION */
+    /* Pending queries are called back with ARES_EDESTRUCTION; our callbacks (here and in
+     * mx.c) then free their own state without calling the user's. */
+    ares_destroy(r->channel);
+    while (r->deferred) {
+        struct dns_deferred *d = r->deferred;
+        dns_deferred_unlink(r, d);
+        d->drop(d);
+    }
     for (int i = 0; i < DNS_MAX_SOCKETS; i++)
         if (r->sockets[i].ev)
             event_free(r->sockets[i].ev);
@@ -146,6 +199,10 @@ static void dns_txt_done(void *arg, int status, int timeouts, unsigned char *abu
 {
     (void)timeouts;
     struct dns_txt_query *q = arg;
+    if (status == ARES_EDESTRUCTION) { /* the resolver is being freed: no answer is expected */
+        free(q);
+        return;
+    }
     if (status == ARES_SUCCESS)
         dns_txt_answer(q, abuf, alen);
     else if (status == ARES_ENOTFOUND || status == ARES_ENODATA)

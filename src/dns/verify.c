@@ -17,7 +17,8 @@ struct dns_verifier {
     struct store_conn *conn;
     struct dns_resolver *resolver;
     struct event *tick;
-    int in_flight; /* checks not yet written back; a new round waits for them */
+    struct verify_check *asking; /* checks waiting for DNS, freed here if the resolver goes */
+    int in_flight;               /* checks not yet written back; a new round waits for them */
     int64_t tick_ms;
     bool stopping;
 };
@@ -25,6 +26,7 @@ struct dns_verifier {
 /* One domain's check: two names asked, then one store write. */
 struct verify_check {
     struct dns_verifier *v;
+    struct verify_check *prev, *next; /* in v->asking until both answers are in */
     struct store_identity id;
     int answers;
     bool found, failed;
@@ -87,6 +89,16 @@ static void verify_check_done(int status, void *ctx)
     free(k);
 }
 
+static void verify_asking_unlink(struct verify_check *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        k->v->asking = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+}
+
 static void verify_txt_cb(enum dns_result result, const char *const *texts, int count, void *ctx)
 {
     struct verify_check *k = ctx;
@@ -95,6 +107,7 @@ static void verify_txt_cb(enum dns_result result, const char *const *texts, int 
     k->failed |= result == DNS_FAILED;
     if (++k->answers < 2)
         return;
+    verify_asking_unlink(k);
     if (k->found)
         k->failed = false; /* one name answered with the token: that settles it */
     if (k->v->stopping) {
@@ -112,6 +125,10 @@ static void verify_start_check(const struct store_identity *id, void *ctx)
         abort();
     k->v = v;
     k->id = *id;
+    k->next = v->asking;
+    if (k->next)
+        k->next->prev = k;
+    v->asking = k;
     v->in_flight++;
     /* Both spellings (DECISIONS 25): with the configured prefix, and without its '_'. */
     const char *prefix = v->cfg.dns_prefix;
@@ -167,7 +184,12 @@ void dns_verifier_free(struct dns_verifier *v)
     v->stopping = true;
     if (v->tick)
         event_free(v->tick);
-    dns_resolver_free(v->resolver);
+    dns_resolver_free(v->resolver); /* calls back no pending lookup: their checks are here */
+    while (v->asking) {
+        struct verify_check *k = v->asking;
+        verify_asking_unlink(k);
+        free(k);
+    }
     store_conn_close(v->conn);
     free(v);
 }
