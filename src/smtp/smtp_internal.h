@@ -18,7 +18,7 @@
 #define SMTP_ADDRESS_MAX 320    /* local@domain, RFC 5321 §4.5.3.1 (64 + 1 + 255) */
 #define SMTP_AUTH_USER_MAX 128  /* decoded AUTH username, bytes */
 #define SMTP_AUTH_PASS_MAX 256  /* decoded AUTH password, bytes */
-#define SMTP_REPLY_LINE_MAX 512 /* longest server reply line a client accepts, CRLF excluded */
+#define SMTP_REPLY_LINE_MAX 512 /* longest server reply text a client keeps per line */
 #define SMTP_REPLY_LINES_MAX 100
 
 /* Fixed replies of the AUTH exchange (RFC 4954; LOGIN prompts are "Username:" and
@@ -305,5 +305,175 @@ void smtp_tx_data(struct smtp_session *s, const char *arg, size_t len);
 /* Feeds buffered DATA bytes; false when it must wait (more bytes, the commit, closing). */
 bool smtp_tx_feed(struct smtp_session *s);
 void smtp_tx_free(struct smtp_session *s);
+
+/* ---- client (proto.c, client.c, client_io.c, client_session.c, client_tx.c) ----
+ * Delivery's side of SMTP (the public API is in smtp.h). proto.c is pure protocol code
+ * like parse.c; the client files are its life, deadlines and failures (client.c), the
+ * bytes on the wire (client_io.c), the steps before the first transaction
+ * (client_session.c) and the transaction (client_tx.c). */
+
+#include "smtp/smtp.h"
+
+/* A reply line longer than SMTP_REPLY_LINE_MAX keeps its code and the start of its text;
+ * one longer than this fails the connection (no server writes such lines; a peer that
+ * does is not speaking SMTP, and the line must be held whole to find its end). */
+#define SMTP_CLIENT_LINE_HARD_MAX 4096
+
+/* What a server's EHLO reply offers (RFC 5321 §4.1.1.1; the first line is its name). */
+struct smtp_ehlo_caps {
+    bool pipelining;             /* RFC 2920 */
+    bool eightbitmime;           /* RFC 6152 */
+    bool starttls;               /* RFC 3207 */
+    bool enhancedstatuscodes;    /* RFC 2034; informative only, see smtp_enhanced_parse */
+    bool size;                   /* RFC 1870 */
+    int64_t max_size;            /* SIZE's argument; 0 when absent or unreadable */
+    bool auth_plain, auth_login; /* RFC 4954, "AUTH" or the old "AUTH=" form */
+};
+/* text: the reply's text as struct smtp_reply joins it (lines separated by "\n"). Unknown
+ * keywords are ignored; keywords are case-insensitive. */
+void smtp_ehlo_parse(const char *text, size_t len, struct smtp_ehlo_caps *out);
+
+/* An enhanced status code (RFC 3463: class 2/4/5 "." subject of 1-3 digits "." detail of
+ * 1-3 digits, then the end, a space or a newline) at the start of text, copied into out
+ * (16 bytes are enough). code: the reply's code, whose first digit the class must match
+ * (RFC 2034 §4), or 0 for any class. False (out "") when there is none. */
+bool smtp_enhanced_parse(int code, const char *text, size_t len, char *out, size_t outlen);
+
+/* The message as it goes on the wire after DATA (RFC 5321 §4.5.2): every line ending made
+ * CRLF, a line starting with "." given one more, CRLF added after an unterminated last
+ * line, and ".\r\n" at the end. Bare LF and bare CR both become CRLF: a receiver that
+ * reads them as line ends could otherwise be made to see an early end of data (SMTP
+ * smuggling). emit gets the pieces in order: stretches of data itself, and short static
+ * strings; never an empty piece. */
+typedef void (*smtp_stuff_fn)(const char *piece, size_t len, void *arg);
+void smtp_data_stuff(const char *data, size_t len, smtp_stuff_fn emit, void *arg);
+void smtp_data_stuff_buf(const char *data, size_t len, struct buf *out);
+/* The message's size for SIZE (RFC 1870 §4): line endings counted as CRLF and a missing
+ * last one added, without the stuffing dots and the final ".\r\n". The same scan as
+ * smtp_data_stuff (memchr over line ends), without the output. */
+uint64_t smtp_data_size(const char *data, size_t len);
+
+enum smtp_client_state {
+    SMTP_CLIENT_STATE_CONNECTING,    /* TCP connect (and the handshake with implicit TLS) */
+    SMTP_CLIENT_STATE_TLS_HANDSHAKE, /* after STARTTLS's 220 */
+    SMTP_CLIENT_STATE_GREETING,
+    SMTP_CLIENT_STATE_EHLO,
+    SMTP_CLIENT_STATE_HELO,
+    SMTP_CLIENT_STATE_STARTTLS,
+    SMTP_CLIENT_STATE_EHLO_AFTER_TLS,
+    SMTP_CLIENT_STATE_AUTH,
+    SMTP_CLIENT_STATE_READY, /* between transactions */
+    SMTP_CLIENT_STATE_RSET,  /* before a transaction, after one that failed part-way */
+    SMTP_CLIENT_STATE_MAIL,
+    SMTP_CLIENT_STATE_RCPT,
+    SMTP_CLIENT_STATE_DATA,
+    SMTP_CLIENT_STATE_BODY, /* the data is going out; waiting for the final reply */
+    SMTP_CLIENT_STATE_QUIT,
+    SMTP_CLIENT_STATE_DEAD, /* failed; waiting for smtp_client_free */
+};
+
+/* What the deferred event does when it runs. */
+enum smtp_client_pending {
+    SMTP_CLIENT_PENDING_NONE,
+    SMTP_CLIENT_PENDING_READY,  /* call ready with c->ready */
+    SMTP_CLIENT_PENDING_RESULT, /* call done with c->result */
+    SMTP_CLIENT_PENDING_FREE,   /* QUIT is over: free the client */
+};
+
+struct smtp_client {
+    struct event_base *base;
+    struct bufferevent *bev;            /* socket, implicit TLS, or a STARTTLS filter */
+    struct evbuffer_cb_entry *progress; /* on the lowest output buffer, during BODY */
+    struct event *timer;                /* the current state's deadline */
+    struct event *deferred;             /* runs the caller's callbacks (pending) */
+    enum smtp_client_state state;
+    enum smtp_client_pending pending;
+    struct smtp_reply reader;
+    /* the config, strings copied */
+    struct smtp_client_config cfg;
+    char *helo_name, *server_name, *auth_user, *auth_pass;
+    struct smtp_ehlo_caps caps;
+    bool tls;
+    int auth_step; /* AUTH LOGIN: 0 sent AUTH, 1 sent the username, 2 sent the password */
+    struct smtp_client_reply greeting;
+    smtp_client_ready_fn ready_fn;
+    void *ready_ctx;
+    struct smtp_client_ready ready;
+    /* the transaction */
+    const struct smtp_client_tx *tx;
+    smtp_client_tx_fn done_fn;
+    void *done_ctx;
+    struct smtp_client_result result;      /* rcpt points into rcpt_buf[rcpt_cur] */
+    struct smtp_client_reply *rcpt_buf[2]; /* used in turn, see smtp_client_send */
+    int rcpt_cap[2];
+    int rcpt_cur;
+    uint64_t tx_size;  /* the message's size for SIZE (smtp_data_size) */
+    int rcpt_sent;     /* RCPT commands written */
+    int rcpt_replied;  /* RCPT replies read */
+    int rcpt_accepted; /* of them, 2xx */
+    bool pipelined;    /* MAIL, RCPTs and DATA went out in one write */
+    bool lone_dot;     /* 354 with no recipient accepted: the dot's reply is ignored */
+    bool need_rset;    /* the last transaction ended part-way */
+    bool got_421;      /* the server is closing the connection */
+    struct smtp_client_reply broken_reply; /* why the client is DEAD */
+};
+
+/* client.c: life, deadlines, failures */
+/* Enters state and arms its deadline (the cfg timeout that goes with the state). */
+void smtp_client_expect(struct smtp_client *c, enum smtp_client_state state);
+/* The stage a failure in the current state is reported at. */
+enum smtp_client_stage smtp_client_stage_of(const struct smtp_client *c);
+/* For local failures' texts: "timeout waiting for <this>". */
+const char *smtp_client_waiting_for(struct smtp_client *c);
+/* Ends the connection's use: a local failure (code 0, text) or a refusing reply at the
+ * current state's stage. Reports to ready or done as the state says; idle, nobody is told
+ * now: a ready or done callback still pending reports the client unusable, and the next
+ * smtp_client_send fails at once (code 0). */
+void smtp_client_fail(struct smtp_client *c, const struct smtp_client_reply *r);
+void smtp_client_fail_at(struct smtp_client *c, enum smtp_client_stage stage,
+                         const struct smtp_client_reply *r);
+void smtp_client_fail_local(struct smtp_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Stops all I/O for good (DEAD); r (kept as broken_reply) is quoted by a later
+ * smtp_client_send. */
+void smtp_client_stop(struct smtp_client *c, const struct smtp_client_reply *r);
+void smtp_client_post(struct smtp_client *c, enum smtp_client_pending what);
+/* QUIT's reply, the close, or its deadline: the client frees itself (deferred). */
+void smtp_client_quit_over(struct smtp_client *c);
+/* A reply made here (local failures, the local 552), enhanced code filled from text. */
+void smtp_client_reply_set(struct smtp_client_reply *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* client_io.c: the bytes on the wire */
+void smtp_client_bev_open(struct smtp_client *c); /* the socket (or implicit TLS) bufferevent */
+void smtp_client_write(struct smtp_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void smtp_client_starttls(struct smtp_client *c); /* after STARTTLS's 220 */
+/* BODY: watch the lowest output buffer drain, re-arming the deadline at each step. */
+void smtp_client_watch_output(struct smtp_client *c, bool on);
+/* Drops unsent output (it may point into the caller's message) and stops writing. */
+void smtp_client_output_discard(struct smtp_client *c);
+/* Bytes written but not yet taken by the kernel, a STARTTLS filter's included. */
+size_t smtp_client_unsent(struct smtp_client *c);
+
+/* client_session.c: greeting, EHLO/HELO, STARTTLS, AUTH */
+void smtp_client_session_start(struct smtp_client *c); /* connected: wait for the 220 */
+void smtp_client_session_tls_done(struct smtp_client *c);
+/* A complete reply in a state before READY. */
+void smtp_client_session_reply(struct smtp_client *c, const struct smtp_client_reply *r);
+
+/* client_tx.c: one transaction */
+void smtp_client_tx_start(struct smtp_client *c); /* c->tx set; RSET first when needed */
+void smtp_client_tx_reply(struct smtp_client *c, const struct smtp_client_reply *r);
+/* Fills what the transaction did not reach with ending (NULL: nothing to fill) and
+ * reports it; the connection stays usable only after a clean end. */
+void smtp_client_tx_finish(struct smtp_client *c, enum smtp_client_stage stage,
+                           const struct smtp_client_reply *ending);
+/* BODY: final_sent once the terminating dot has left our output buffers (the kernel has
+ * it). Checked when it matters: at the reply and before a failure discards the output. */
+void smtp_client_tx_note_sent(struct smtp_client *c);
+/* A local failure or a 421 at stage: recorded where the stage says, then finished. */
+void smtp_client_tx_fail(struct smtp_client *c, enum smtp_client_stage stage,
+                         const struct smtp_client_reply *r);
 
 #endif
