@@ -55,6 +55,7 @@ test: deps
 bench: deps build
 	./bench/run.sh
 	./bench/smtp.sh
+	./bench/delivery.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

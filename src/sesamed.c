@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "core/core.h"
+#include "delivery/delivery.h"
 #include "dns/dns.h"
 #include "net/net.h"
 #include "send/send.h"
@@ -39,6 +40,7 @@ struct daemon {
     struct send_shared *send;       /* the accept pipeline, shared by the API and SMTP */
     struct api_shared *api;
     struct smtp_shared *smtp; /* NULL when no SMTP listener is configured */
+    struct delivery *delivery;
     SSL_CTX *tls;
     int thread_count;
     struct io_thread threads[MAX_IO_THREADS];
@@ -98,6 +100,15 @@ static void *io_thread_main(void *arg)
     return NULL;
 }
 
+/* The accept pipeline's committed messages go to the delivery engine. */
+static void hand_to_delivery(const struct send_queued *q, void *ctx)
+{
+    struct delivery_message m = {
+        q->id,   q->account_id, q->region,     q->source,          q->created_ms,
+        q->data, q->len,        q->recipients, q->recipient_count, q->queued};
+    delivery_enqueue(ctx, &m);
+}
+
 static int daemon_start(struct daemon *d)
 {
     char err[512];
@@ -109,8 +120,10 @@ static int daemon_start(struct daemon *d)
     d->failures = auth_failures_new(d->cfg.auth_failure_limit, d->cfg.auth_failure_window_s * 1000);
     d->send = send_shared_new(&d->cfg, d->store);
     if (!d->failures || !d->send || store_writer_start(d->store) != STORE_OK ||
+        !(d->delivery = delivery_start(&d->cfg, d->store)) ||
         !(d->api = api_shared_new(&d->cfg, d->store, d->send, d->failures)))
         return -1;
+    send_shared_on_queued(d->send, hand_to_delivery, d->delivery);
     if (smtp_configured(&d->cfg) &&
         !(d->smtp = smtp_shared_new(&d->cfg, d->store, d->send, d->failures, d->tls)))
         return -1;
@@ -186,6 +199,7 @@ static void daemon_stop(struct daemon *d)
             event_base_once(d->threads[i].base, -1, EV_TIMEOUT, io_thread_stop_accepting,
                             &d->threads[i], NULL);
     smtp_drain(d);
+    delivery_stop(d->delivery); /* before the writer: its last results are written */
     if (d->store)
         store_writer_stop(d->store);
     for (int i = 0; i < d->thread_count; i++)
@@ -207,6 +221,7 @@ static void daemon_stop(struct daemon *d)
     }
     api_shared_free(d->api);
     smtp_shared_free(d->smtp);
+    delivery_free(d->delivery);
     send_shared_free(d->send);
     auth_failures_free(d->failures);
     store_close(d->store);

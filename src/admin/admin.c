@@ -19,6 +19,8 @@ static const struct admin_group groups[] = {
     {"user", admin_user_verbs, "users of an account: each with its own keys and policies"},
     {"policy", admin_policy_verbs, "users' inline IAM policies"},
     {"identity", admin_identity_verbs, "verified email addresses and domains"},
+    {"queue", admin_queue_verbs, "messages waiting for delivery: why, retry now, drop"},
+    {"suppression", admin_suppression_verbs, "the suppression list of hard-bounced addresses"},
 };
 
 static void admin_help(FILE *out)

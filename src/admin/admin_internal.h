@@ -75,6 +75,8 @@ extern const struct admin_verb admin_key_verbs[];
 extern const struct admin_verb admin_user_verbs[];
 extern const struct admin_verb admin_policy_verbs[];
 extern const struct admin_verb admin_identity_verbs[];
+extern const struct admin_verb admin_queue_verbs[];
+extern const struct admin_verb admin_suppression_verbs[];
 
 /* ==== operations shared by the command and the HTTP API (ops.c, ops_lists.c) ====
  * Each runs on a connection inside the caller's transaction (the command's own, or the
@@ -274,6 +276,8 @@ void admin_policy_get(struct admin_req *r);
 void admin_policy_put(struct admin_req *r);
 void admin_policy_delete(struct admin_req *r);
 void admin_suppressions_list(struct admin_req *r);
+void admin_suppressed_list(struct admin_req *r);
+void admin_suppressed_delete(struct admin_req *r);
 void admin_suppression_get(struct admin_req *r);
 void admin_suppression_put(struct admin_req *r);
 void admin_suppression_delete(struct admin_req *r);

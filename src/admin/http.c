@@ -381,6 +381,8 @@ static const struct admin_route routes[] = {
     {EVHTTP_REQ_GET, "accounts/*/identities/*", admin_identity_get},
     {EVHTTP_REQ_PUT, "accounts/*/identities/*", admin_identity_put},
     {EVHTTP_REQ_DELETE, "accounts/*/identities/*", admin_identity_delete},
+    {EVHTTP_REQ_GET, "suppressed", admin_suppressed_list},
+    {EVHTTP_REQ_DELETE, "suppressed/*", admin_suppressed_delete},
 };
 
 static bool route_matches(const char *pattern, const struct admin_req *r)
@@ -420,7 +422,7 @@ static void admin_dispatch(struct admin_req *r)
         if (!route_matches(route->pattern, r))
             continue;
         if (route->method == r->method) {
-            if (r->segment_count < 2 || admin_req_account(r))
+            if (strncmp(route->pattern, "accounts/", 9) || admin_req_account(r))
                 route->handle(r);
             return;
         }

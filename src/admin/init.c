@@ -91,6 +91,8 @@ static void write_config(FILE *f, const struct init_plan *p)
     fprintf(f, "[dns]\nresolver = %s\n\n", p->resolver ? p->resolver : "");
     fprintf(f, "[delivery]\nmode = %s\nrelay = %s\nmx_port = %d\nallow_loopback_mx = true\n",
             p->mode ? p->mode : "deliver", p->relay ? p->relay : "", p->mx_port);
+    /* Development: soft failures are retried soon, so their outcome shows quickly. */
+    fprintf(f, "retry_initial = 10s\nretry_max = 10m\n");
 }
 
 static int write_file(const char *dir, const char *name, mode_t mode,

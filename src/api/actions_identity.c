@@ -3,6 +3,7 @@
  * writer, and the reply is sent only after the write is durable. */
 #include "api/api_internal.h"
 #include "mail/mail.h"
+#include "send/send.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,9 @@ struct identity_write {
     int max_identities;
     bool auto_verify;
     int64_t link_ttl_ms;
+    const struct sesame_config *cfg;
+    struct send_notice notice; /* the verification email, when one is sent */
+    bool has_notice;
     bool deleted;
     bool result_element; /* the older Verify/Delete*EmailAddress actions have no Result */
 };
@@ -47,6 +51,26 @@ static int identity_write_link(struct store_conn *c, struct identity_write *w,
     return store_email_link_put(c, &link) == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
+/* The verification email (DECISIONS 26), stored with its link in one transaction. */
+static int identity_write_notice(struct store_conn *c, struct identity_write *w,
+                                 const struct store_identity *id)
+{
+    char url[512], text[2048], subject[160], region[STORE_REGION_LEN];
+    api_verify_link(w->cfg, id->token, url, sizeof url);
+    core_strlcpy(region, id->region, sizeof region);
+    snprintf(subject, sizeof subject, "Email address verification request in region %s", region);
+    snprintf(text, sizeof text,
+             "Hello,\n\nSomeone asked to verify %s for sending email through this service in "
+             "region %s.\nIf it was you, confirm by opening this link:\n\n%s\n\nThe link works "
+             "once and expires in %lld hours. If you did not ask for this, ignore this "
+             "message; nothing will be sent on your behalf.\n",
+             id->identity, region, url, (long long)(w->link_ttl_ms / 3600000));
+    if (send_notice_build(w->cfg, region, id->identity, subject, text, &w->notice) != 0)
+        return STORE_ERROR;
+    w->has_notice = true;
+    return send_notice_store(c, &w->notice) == STORE_OK ? STORE_OK : STORE_ERROR;
+}
+
 /* Runs on the writer: checks the limit and the current state under the writer's lock. */
 static int identity_verify_write(struct store_conn *c, void *ctx)
 {
@@ -71,7 +95,8 @@ static int identity_verify_write(struct store_conn *c, void *ctx)
     core_strlcpy(id->status, w->auto_verify ? "Success" : "Pending", sizeof id->status);
     id->created_ms = id->status_ms = now;
     id->checked_ms = id->missing_since_ms = 0;
-    if (id->kind == IDENTITY_EMAIL && !w->auto_verify && identity_write_link(c, w, id) != STORE_OK)
+    if (id->kind == IDENTITY_EMAIL && !w->auto_verify &&
+        (identity_write_link(c, w, id) != STORE_OK || identity_write_notice(c, w, id) != STORE_OK))
         return STORE_ERROR;
     return store_identity_put(c, id);
 }
@@ -98,8 +123,13 @@ static void identity_verify_done(int status, void *ctx)
         } else if (w->result_element) {
             buf_printf(&call->out, "<%sResult/>", call->action);
         }
+        struct send_shared *send = call->t->sh->send; /* the reply may free call */
         api_reply_finish(call);
+        if (w->has_notice)
+            send_notice_hand_over(send, &w->notice);
     }
+    if (w->has_notice)
+        send_notice_free(&w->notice);
     free(w);
 }
 
@@ -114,6 +144,7 @@ static struct identity_write *identity_write_new(struct api_call *call, const ch
     w->max_identities = cfg->api_max_identities;
     w->auto_verify = cfg->auto_verify;
     w->link_ttl_ms = cfg->email_link_ttl_s * 1000;
+    w->cfg = cfg;
     w->result_element = true;
     core_strlcpy(w->identity.account_id, call->account.id, sizeof w->identity.account_id);
     core_strlcpy(w->identity.region, call->region, sizeof w->identity.region);

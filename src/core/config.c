@@ -66,12 +66,32 @@ static const struct config_key config_keys[] = {
      86400 * 365},
     {"verification", "email_link_ttl", CT_DURATION, F(email_link_ttl_s), 1, 86400 * 365},
     {"verification", "link_base_url", CT_STRING, F(link_base_url), 0, 0},
+    {"verification", "sender", CT_STRING, F(verification_sender), 0, 0},
     {"dns", "resolver", CT_STRING, F(dns_resolver), 0, 0},
     {"dns", "timeout_ms", CT_INT, F(dns_timeout_ms), 10, 600000},
     {"delivery", "mode", CT_STRING, F(delivery_mode), 0, 0},
     {"delivery", "relay", CT_STRING, F(delivery_relay), 0, 0},
     {"delivery", "mx_port", CT_INT, F(mx_port), 1, 65535},
     {"delivery", "allow_loopback_mx", CT_BOOL, F(allow_loopback_mx), 0, 0},
+    {"delivery", "relay_tls", CT_STRING, F(delivery_relay_tls), 0, 0},
+    {"delivery", "relay_username", CT_STRING, F(delivery_relay_username), 0, 0},
+    {"delivery", "relay_password", CT_STRING, F(delivery_relay_password), 0, 0},
+    {"delivery", "tls", CT_STRING, F(delivery_tls), 0, 0},
+    {"delivery", "tls_policy", CT_STRING, F(delivery_tls_policy), 0, 0},
+    {"delivery", "bounce_domain", CT_STRING, F(bounce_domain), 0, 0},
+    {"delivery", "max_age", CT_DURATION, F(delivery_max_age_s), 1, 86400 * 30},
+    {"delivery", "retry_initial", CT_DURATION, F(delivery_retry_initial_s), 1, 86400},
+    {"delivery", "retry_max", CT_DURATION, F(delivery_retry_max_s), 1, 86400},
+    {"delivery", "retry_factor", CT_DOUBLE, F(delivery_retry_factor), 1, 10},
+    {"delivery", "max_connections", CT_INT, F(delivery_max_connections), 1, 1000},
+    {"delivery", "max_rate", CT_DOUBLE, F(delivery_max_rate), 0, 1e6},
+    {"delivery", "max_recipients", CT_INT, F(delivery_max_recipients), 1, 1000},
+    {"delivery", "connect_timeout", CT_DURATION, F(delivery_connect_timeout_s), 1, 3600},
+    {"delivery", "command_timeout", CT_DURATION, F(delivery_command_timeout_s), 1, 3600},
+    {"delivery", "data_timeout", CT_DURATION, F(delivery_data_timeout_s), 1, 3600},
+    {"delivery", "final_timeout", CT_DURATION, F(delivery_final_timeout_s), 1, 3600},
+    {"delivery", "idle_timeout", CT_DURATION, F(delivery_idle_timeout_s), 1, 3600},
+    {"delivery", "suppression_ttl", CT_DURATION, F(suppression_ttl_s), 1, 86400 * 365},
     {"limits", "max_message_bytes", CT_BYTES, F(max_message_bytes), 1024, 1e9},
     {"limits", "max_recipients", CT_INT, F(max_recipients), 1, 100000},
     {"limits", "message_id_domain", CT_STRING, F(message_id_domain), 0, 0},
@@ -119,6 +139,20 @@ void config_defaults(struct sesame_config *cfg)
     cfg->dns_timeout_ms = 5000;
     strcpy(cfg->delivery_mode, "deliver");
     cfg->mx_port = 25;
+    strcpy(cfg->delivery_relay_tls, "opportunistic");
+    strcpy(cfg->delivery_tls, "opportunistic");
+    cfg->delivery_max_age_s = 12 * 3600;
+    cfg->delivery_retry_initial_s = 60;
+    cfg->delivery_retry_max_s = 3600;
+    cfg->delivery_retry_factor = 2;
+    cfg->delivery_max_connections = 20;
+    cfg->delivery_max_recipients = 50;
+    cfg->delivery_connect_timeout_s = 30;
+    cfg->delivery_command_timeout_s = 300;
+    cfg->delivery_data_timeout_s = 180;
+    cfg->delivery_final_timeout_s = 600;
+    cfg->delivery_idle_timeout_s = 5;
+    cfg->suppression_ttl_s = 14 * 86400;
     cfg->max_message_bytes = 10485760;
     cfg->max_recipients = 50;
     strcpy(cfg->message_id_domain, "email.amazonses.com");
@@ -247,6 +281,12 @@ static int config_handler(void *user, const char *section, const char *name, con
     return 0;
 }
 
+static bool config_tls_ok(const char *policy, bool relay)
+{
+    return !strcmp(policy, "none") || !strcmp(policy, "opportunistic") ||
+           !strcmp(policy, "required") || (relay && !strcmp(policy, "implicit"));
+}
+
 static bool config_validate(const struct sesame_config *cfg, char *err, size_t errlen)
 {
     static const char *modes[] = {"deliver", "relay", "capture"};
@@ -257,6 +297,17 @@ static bool config_validate(const struct sesame_config *cfg, char *err, size_t e
         return snprintf(err, errlen, "invalid value '%s' for key 'delivery.mode'",
                         cfg->delivery_mode),
                false;
+    if (!config_tls_ok(cfg->delivery_tls, false) || !config_tls_ok(cfg->delivery_relay_tls, true))
+        return snprintf(err, errlen,
+                        "invalid TLS policy '%s' for key 'delivery.%s' (want none, "
+                        "opportunistic, required%s)",
+                        config_tls_ok(cfg->delivery_tls, false) ? cfg->delivery_relay_tls
+                                                                : cfg->delivery_tls,
+                        config_tls_ok(cfg->delivery_tls, false) ? "relay_tls" : "tls",
+                        config_tls_ok(cfg->delivery_tls, false) ? " or implicit" : ""),
+               false;
+    if (!strcmp(cfg->delivery_mode, "relay") && !cfg->delivery_relay[0])
+        return snprintf(err, errlen, "delivery.mode is relay but delivery.relay is empty"), false;
     if (strcmp(cfg->store_backend, "sqlite"))
         return snprintf(err, errlen,
                         "invalid value '%s' for key 'store.backend' (this build has: sqlite)",
@@ -265,8 +316,9 @@ static bool config_validate(const struct sesame_config *cfg, char *err, size_t e
     const char *listens[][2] = {{cfg->api_http_listen, "api.http_listen"},
                                 {cfg->api_https_listen, "api.https_listen"},
                                 {cfg->admin_listen, "admin.listen"},
-                                {cfg->dns_resolver, "dns.resolver"}};
-    for (size_t i = 0; i < 4; i++) {
+                                {cfg->dns_resolver, "dns.resolver"},
+                                {cfg->delivery_relay, "delivery.relay"}};
+    for (size_t i = 0; i < 5; i++) {
         char host[CONFIG_ADDR_LEN];
         int port;
         if (listens[i][0][0] && !config_split_addr(listens[i][0], host, sizeof host, &port))

@@ -102,8 +102,8 @@ struct sesame_config {
     int64_t smtp_command_timeout_s; /* waiting for a command (RFC 5321: 5 minutes) */
     int64_t smtp_data_timeout_s;    /* between two reads of DATA (RFC 5321: 10 minutes) */
     int64_t smtp_max_connection_age_s;
-    int smtp_max_messages; /* per connection, then 421 */
-    int smtp_max_connections; /* per I/O thread; past it new connections get 421 */
+    int smtp_max_messages;      /* per connection, then 421 */
+    int smtp_max_connections;   /* per I/O thread; past it new connections get 421 */
     int smtp_max_auth_failures; /* per connection, then 421 */
     char feedback_listen[CONFIG_ADDR_LEN];
     /* [store] */
@@ -124,7 +124,8 @@ struct sesame_config {
     int64_t verify_failure_window_s;
     int64_t verify_revocation_window_s;
     int64_t email_link_ttl_s;
-    char link_base_url[256]; /* empty: derived from the HTTPS (else HTTP) listener */
+    char link_base_url[256];       /* empty: derived from the HTTPS (else HTTP) listener */
+    char verification_sender[256]; /* From of verification emails; empty: no-reply@hostname */
     /* [dns] */
     char dns_resolver[CONFIG_ADDR_LEN]; /* host:port; empty: the system resolver */
     int64_t dns_timeout_ms;
@@ -133,6 +134,25 @@ struct sesame_config {
     char delivery_relay[CONFIG_ADDR_LEN];
     int mx_port;
     bool allow_loopback_mx;
+    char delivery_relay_tls[16]; /* none, opportunistic, required, implicit */
+    char delivery_relay_username[128];
+    char delivery_relay_password[256];
+    char delivery_tls[16];         /* MX delivery: none, opportunistic, required */
+    char delivery_tls_policy[512]; /* per destination: "domain=policy, ..." */
+    char bounce_domain[256];       /* VERP envelope senders; empty: server.hostname */
+    int64_t delivery_max_age_s;    /* then a Transient bounce (DECISIONS 32) */
+    int64_t delivery_retry_initial_s;
+    int64_t delivery_retry_max_s;
+    double delivery_retry_factor;
+    int delivery_max_connections; /* per destination */
+    double delivery_max_rate;     /* messages per second per destination; 0: no limit */
+    int delivery_max_recipients;  /* per transaction (RFC 5321 asks servers for 100) */
+    int64_t delivery_connect_timeout_s;
+    int64_t delivery_command_timeout_s;
+    int64_t delivery_data_timeout_s;
+    int64_t delivery_final_timeout_s;
+    int64_t delivery_idle_timeout_s; /* an unused connection is kept this long for reuse */
+    int64_t suppression_ttl_s;
     /* [limits] */
     int64_t max_message_bytes;
     int max_recipients;

@@ -42,6 +42,12 @@ struct send_shared *send_shared_new(const struct sesame_config *cfg, struct stor
     return sh;
 }
 
+void send_shared_on_queued(struct send_shared *sh, send_queued_fn fn, void *ctx)
+{
+    sh->queued_fn = fn;
+    sh->queued_ctx = ctx;
+}
+
 void send_shared_free(struct send_shared *sh)
 {
     if (!sh)
@@ -241,6 +247,8 @@ struct send_write {
     struct store_message msg;
     char *meta;
     const char **recipients;
+    bool *queued; /* per recipient; NULL: all */
+    bool any_queued;
 };
 
 static int send_write_run(struct store_conn *c, void *ctx)
@@ -253,6 +261,25 @@ static int send_write_run(struct store_conn *c, void *ctx)
     return rc == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
+/* The committed message goes to the delivery engine. */
+static void send_hand_over(struct send_write *w)
+{
+    struct send_job *j = w->job;
+    struct send_queued q = {
+        .id = w->msg.id,
+        .account_id = w->msg.account_id,
+        .region = w->msg.region,
+        .source = w->msg.source,
+        .created_ms = w->msg.created_ms,
+        .data = w->msg.data,
+        .len = w->msg.data_len,
+        .recipients = w->recipients,
+        .recipient_count = j->recipient_count,
+        .queued = w->queued,
+    };
+    j->sh->queued_fn(&q, j->sh->queued_ctx);
+}
+
 static void send_write_done(int status, void *ctx)
 {
     struct send_write *w = ctx;
@@ -262,10 +289,12 @@ static void send_write_done(int status, void *ctx)
         j->res.error = SEND_INTERNAL;
         j->res.message_id[0] = '\0';
         snprintf(j->res.message, sizeof j->res.message, "The message could not be stored.");
-    }
+    } else if (w->any_queued && j->sh->queued_fn)
+        send_hand_over(w);
     j->done(&j->res, j->arg);
     free(w->meta);
     free(w->recipients);
+    free(w->queued);
     free(w);
     job_free(j);
 }
@@ -301,6 +330,14 @@ static void job_commit(struct send_job *j, struct event_base *base)
     m->data_len = j->message.len;
     m->meta = w->meta;
     m->captured = !strcmp(j->sh->cfg.delivery_mode, "capture");
+    w->any_queued = !m->captured;
+    if (m->captured) { /* the simulator's outcomes still happen (DECISIONS 30) */
+        if (!(w->queued = calloc((size_t)j->recipient_count, sizeof *w->queued)))
+            abort();
+        for (int i = 0; i < j->recipient_count; i++)
+            w->any_queued |= w->queued[i] = send_is_simulator(j->recipients[i]);
+        m->queued = w->queued;
+    }
     store_submit(j->sh->store, base, send_write_run, send_write_done, w);
 }
 

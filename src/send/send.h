@@ -71,6 +71,20 @@ struct send_raw {
 typedef void (*send_done_fn)(const struct send_result *res, void *arg);
 
 struct send_shared *send_shared_new(const struct sesame_config *cfg, struct store *store);
+/* A message the store just made durable, for the delivery engine. */
+struct send_queued {
+    const char *id, *account_id, *region, *source;
+    int64_t created_ms;
+    const char *data;
+    size_t len;
+    const char *const *recipients;
+    int recipient_count;
+    const bool *queued; /* which recipients are queued (NULL: all) */
+};
+typedef void (*send_queued_fn)(const struct send_queued *q, void *ctx);
+/* fn hears of every stored message with queued recipients, on the committing request's
+ * thread, before its caller hears the MessageId. Set before any send. */
+void send_shared_on_queued(struct send_shared *sh, send_queued_fn fn, void *ctx);
 void send_shared_free(struct send_shared *sh);
 
 /* Accepts or refuses. done is called exactly once: at once for a refusal, on base's
@@ -80,6 +94,27 @@ void send_formatted(struct send_shared *sh, const struct send_sender *who,
                     void *arg);
 void send_raw(struct send_shared *sh, const struct send_sender *who, const struct send_raw *r,
               struct event_base *base, send_done_fn done, void *arg);
+
+/* A message from Sesame itself (the verification email). Its account is
+ * SEND_NOTICE_ACCOUNT, which is no tenant's: it counts in no quota or statistics. */
+#define SEND_NOTICE_ACCOUNT "sesame"
+struct send_notice {
+    char id[80];
+    char region[STORE_REGION_LEN];
+    char from[STORE_IDENTITY_LEN];
+    char to[STORE_IDENTITY_LEN];
+    int64_t created_ms;
+    bool captured; /* delivery.mode = capture */
+    struct buf data;
+};
+/* Builds it (From: verification.sender); -1 on failure (logged). */
+int send_notice_build(const struct sesame_config *cfg, const char *region, const char *to,
+                      const char *subject, const char *text, struct send_notice *out);
+/* Stores it in the caller's transaction (the writer's). */
+int send_notice_store(struct store_conn *c, const struct send_notice *n);
+/* After the commit: to the delivery engine. */
+void send_notice_hand_over(struct send_shared *sh, const struct send_notice *n);
+void send_notice_free(struct send_notice *n);
 
 /* Recipients sent in the last 24 hours (GetSendQuota's SentLast24Hours): the same count
  * the quota check uses, so it is exact the moment a send is answered. -1 on a store error. */

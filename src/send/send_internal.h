@@ -13,6 +13,8 @@ struct send_shared {
     struct store *store;
     pthread_mutex_t lock; /* guards the windows */
     struct send_window *windows;
+    send_queued_fn queued_fn;
+    void *queued_ctx;
 };
 
 /* Quota and rate (DECISIONS 18). On success the recipients are reserved: the quota counts

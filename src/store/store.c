@@ -642,3 +642,74 @@ int store_capture_clear(struct store_conn *c, const char *id)
 {
     return c->be->capture_clear(c, id);
 }
+
+/* ---- the delivery queue ---- */
+
+int store_queue_list(struct store_conn *c, const char *message_id, bool queued_only,
+                     store_recipient_cb cb, void *ctx)
+{
+    return c->be->queue_list(c, message_id, queued_only, cb, ctx);
+}
+int store_message_data(struct store_conn *c, const char *id, char **data, size_t *len)
+{
+    return c->be->message_data(c, id, data, len);
+}
+int store_recipient_update(struct store_conn *c, const struct store_recipient *r)
+{
+    return c->be->recipient_update(c, r);
+}
+int store_queue_retry(struct store_conn *c, const char *message_id, int64_t now_ms, int *n)
+{
+    return c->be->queue_retry(c, message_id, now_ms, n);
+}
+int store_queue_drop(struct store_conn *c, const char *message_id, int *n)
+{
+    return c->be->queue_drop(c, message_id, n);
+}
+int store_message_release(struct store_conn *c, const char *id)
+{
+    return c->be->message_release(c, id);
+}
+int store_event_insert(struct store_conn *c, const struct store_event *e)
+{
+    return c->be->event_insert(c, e);
+}
+int store_event_list(struct store_conn *c, const char *message_id, store_event_cb cb, void *ctx)
+{
+    return c->be->event_list(c, message_id, cb, ctx);
+}
+int store_suppressed_put(struct store_conn *c, const struct store_suppressed *s)
+{
+    struct store_suppressed lower = *s;
+    address_lower(s->address, lower.address);
+    return c->be->suppressed_put(c, &lower);
+}
+int store_suppressed_get(struct store_conn *c, const char *region, const char *address,
+                         int64_t now_ms, struct store_suppressed *out)
+{
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(address, lower);
+    return c->be->suppressed_get(c, region, lower, now_ms, out);
+}
+int store_suppressed_list(struct store_conn *c, const char *address, int64_t now_ms,
+                          store_suppressed_cb cb, void *ctx)
+{
+    char lower[STORE_IDENTITY_LEN];
+    if (address)
+        address_lower(address, lower);
+    return c->be->suppressed_list(c, address ? lower : NULL, now_ms, cb, ctx);
+}
+int store_suppressed_delete(struct store_conn *c, const char *address)
+{
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(address, lower);
+    return c->be->suppressed_delete(c, lower);
+}
+int store_control_get(struct store_conn *c, const char *name, int64_t *out)
+{
+    return c->be->control_get(c, name, out);
+}
+int store_control_bump(struct store_conn *c, const char *name)
+{
+    return c->be->control_bump(c, name);
+}

@@ -120,6 +120,9 @@ struct store_message {
     size_t data_len;
     const char *meta; /* JSON in the LocalStack capture shape */
     bool captured;    /* delivery.mode = capture: kept for /_aws/ses, never delivered */
+    /* Per recipient: queued for delivery (else captured). NULL: all, unless captured. In
+     * capture mode the simulator's recipients are still queued: their outcomes happen. */
+    const bool *queued;
 };
 
 /* ---- opening ---- */
@@ -260,5 +263,87 @@ typedef void (*store_capture_cb)(const char *meta, const char *data, size_t data
 int store_capture_list(struct store_conn *c, const char *id, store_capture_cb cb, void *ctx);
 /* Forgets captured messages (all, or the one with id). */
 int store_capture_clear(struct store_conn *c, const char *id);
+
+/* ---- the delivery queue: recipients, events, the suppression list ---- */
+
+/* A recipient with what delivery needs of its message. */
+struct store_recipient {
+    char message_id[80];
+    int idx; /* its place in the envelope */
+    char address[STORE_IDENTITY_LEN];
+    char state[16]; /* queued, delivered, bounced, dropped, captured */
+    int attempts;
+    int64_t next_ms; /* when a queued recipient is due */
+    char last_result[512];
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char source[STORE_IDENTITY_LEN];
+    int64_t created_ms; /* the message's acceptance */
+    int64_t size;       /* the message's bytes */
+};
+typedef void (*store_recipient_cb)(const struct store_recipient *r, void *ctx);
+/* message_id NULL: every message; queued_only: only state queued. By message, then idx. */
+int store_queue_list(struct store_conn *c, const char *message_id, bool queued_only,
+                     store_recipient_cb cb, void *ctx);
+/* The bytes of a message, malloc'd (the caller frees); STORE_NOT_FOUND when unknown. */
+int store_message_data(struct store_conn *c, const char *id, char **data, size_t *len);
+/* Records a recipient's progress; only while it is queued, so a dropped one stays so
+ * (STORE_NOT_FOUND then). */
+int store_recipient_update(struct store_conn *c, const struct store_recipient *r);
+/* Queued recipients of a message (NULL: all) become due at now_ms; count changed in *n. */
+int store_queue_retry(struct store_conn *c, const char *message_id, int64_t now_ms, int *n);
+/* Queued recipients of a message become dropped; count in *n. */
+int store_queue_drop(struct store_conn *c, const char *message_id, int *n);
+/* Forgets a delivered message's bytes once none of its recipients is queued. */
+int store_message_release(struct store_conn *c, const char *id);
+
+/* What happened to one recipient (the notification's fields, spec 20 §5.5). */
+struct store_event {
+    char message_id[80];
+    int idx;
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char type[16];           /* Delivery, Bounce */
+    char bounce_type[16];    /* Permanent, Transient, Undetermined; "" for a delivery */
+    char bounce_subtype[24]; /* General, NoEmail, Suppressed, ... */
+    char recipient[STORE_IDENTITY_LEN];
+    int64_t created_ms;
+    int64_t processing_ms; /* acceptance to this outcome */
+    char smtp_response[512];
+    char status[16]; /* enhanced status, "5.1.1" */
+    char action[16]; /* failed (bounces) */
+    char diagnostic[600];
+    char remote_mta[256];
+    char reporting_mta[256];
+    bool simulator;
+};
+typedef void (*store_event_cb)(const struct store_event *e, void *ctx);
+int store_event_insert(struct store_conn *c, const struct store_event *e);
+int store_event_list(struct store_conn *c, const char *message_id, store_event_cb cb, void *ctx);
+
+/* The SES suppression list (DECISIONS 30): per region, shared by every account; an
+ * address is listed until expires_ms. Addresses are kept lower-case. */
+struct store_suppressed {
+    char region[STORE_REGION_LEN];
+    char address[STORE_IDENTITY_LEN];
+    char reason[16]; /* BOUNCE */
+    char message_id[80];
+    int64_t created_ms, expires_ms;
+};
+typedef void (*store_suppressed_cb)(const struct store_suppressed *s, void *ctx);
+int store_suppressed_put(struct store_conn *c, const struct store_suppressed *s);
+/* Listed at now_ms in region: STORE_OK (out filled, may be NULL) or STORE_NOT_FOUND. */
+int store_suppressed_get(struct store_conn *c, const char *region, const char *address,
+                         int64_t now_ms, struct store_suppressed *out);
+/* Entries still listed at now_ms; address NULL: all. */
+int store_suppressed_list(struct store_conn *c, const char *address, int64_t now_ms,
+                          store_suppressed_cb cb, void *ctx);
+/* Removes an address from every region (spec 30 §7.4). */
+int store_suppressed_delete(struct store_conn *c, const char *address);
+
+/* Named counters other processes bump to tell sesamed something changed (the admin
+ * command's queue retry and drop). */
+int store_control_get(struct store_conn *c, const char *name, int64_t *out);
+int store_control_bump(struct store_conn *c, const char *name);
 
 #endif

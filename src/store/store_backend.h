@@ -87,6 +87,23 @@ struct store_backend {
                           const char *const *recipients, int recipient_count);
     int (*capture_list)(struct store_conn *c, const char *id, store_capture_cb cb, void *ctx);
     int (*capture_clear)(struct store_conn *c, const char *id);
+    int (*queue_list)(struct store_conn *c, const char *message_id, bool queued_only,
+                      store_recipient_cb cb, void *ctx);
+    int (*message_data)(struct store_conn *c, const char *id, char **data, size_t *len);
+    int (*recipient_update)(struct store_conn *c, const struct store_recipient *r);
+    int (*queue_retry)(struct store_conn *c, const char *message_id, int64_t now_ms, int *n);
+    int (*queue_drop)(struct store_conn *c, const char *message_id, int *n);
+    int (*message_release)(struct store_conn *c, const char *id);
+    int (*event_insert)(struct store_conn *c, const struct store_event *e);
+    int (*event_list)(struct store_conn *c, const char *message_id, store_event_cb cb, void *ctx);
+    int (*suppressed_put)(struct store_conn *c, const struct store_suppressed *s);
+    int (*suppressed_get)(struct store_conn *c, const char *region, const char *address,
+                          int64_t now_ms, struct store_suppressed *out);
+    int (*suppressed_list)(struct store_conn *c, const char *address, int64_t now_ms,
+                           store_suppressed_cb cb, void *ctx);
+    int (*suppressed_delete)(struct store_conn *c, const char *address);
+    int (*control_get)(struct store_conn *c, const char *name, int64_t *out);
+    int (*control_bump)(struct store_conn *c, const char *name);
 };
 
 /* Every backend's connection starts with this, so store.c can dispatch. */

@@ -1,6 +1,6 @@
 /* SQLite backend: one file in WAL mode. Each connection keeps its prepared statements;
  * the writer's commits are fsynced when store.fsync is on (synchronous=FULL). */
-#include "store/store_backend.h"
+#include "store/store_sqlite.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -50,6 +50,23 @@ static const char *const migrations[] = {
     "CREATE TABLE suppressions (account_id TEXT NOT NULL, address TEXT NOT NULL,"
     " reason TEXT NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (account_id, address));"
     "CREATE INDEX access_keys_user ON access_keys (account_id, user);",
+    /* 4: the delivery queue (recipients' progress), events, the region-wide suppression
+     * list, and counters the admin command bumps. */
+    "ALTER TABLE recipients ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE recipients ADD COLUMN next_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE recipients ADD COLUMN last_result TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX recipients_queued ON recipients (message_id) WHERE state = 'queued';"
+    "CREATE TABLE events (id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, idx INTEGER NOT NULL,"
+    " account_id TEXT NOT NULL, region TEXT NOT NULL, type TEXT NOT NULL,"
+    " bounce_type TEXT NOT NULL, bounce_subtype TEXT NOT NULL, recipient TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL, processing_ms INTEGER NOT NULL, smtp_response TEXT NOT NULL,"
+    " status TEXT NOT NULL, action TEXT NOT NULL, diagnostic TEXT NOT NULL,"
+    " remote_mta TEXT NOT NULL, reporting_mta TEXT NOT NULL, simulator INTEGER NOT NULL);"
+    "CREATE INDEX events_message ON events (message_id);"
+    "CREATE TABLE suppressed (region TEXT NOT NULL, address TEXT NOT NULL, reason TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (region, address));"
+    "CREATE TABLE control (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -182,7 +199,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SENT_LIST] = "SELECT minute_ms, recipients FROM sent_counts WHERE account_id=? AND"
                      " region=? AND minute_ms >= ?",
     [ST_MESSAGE_INSERT] = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?)",
-    [ST_RECIPIENT_INSERT] = "INSERT INTO recipients VALUES (?,?,?,?)",
+    [ST_RECIPIENT_INSERT] = "INSERT INTO recipients (message_id, idx, address, state)"
+                            " VALUES (?,?,?,?)",
     [ST_CAPTURE_LIST] = "SELECT meta, data FROM messages WHERE captured=1 AND (?1 IS NULL OR id=?1)"
                         " ORDER BY created_ms, id",
     [ST_CAPTURE_CLEAR_ALL] = "DELETE FROM messages WHERE captured=1",
@@ -195,14 +213,15 @@ struct sqlite_conn {
     struct store_conn base;
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
+    sqlite3_stmt *more[SQLITE_MORE_STMTS]; /* statements of the other files (sqlite_cached) */
 };
 
-static sqlite3 *sqlite_conn_db(struct store_conn *c)
+sqlite3 *sqlite_conn_db(struct store_conn *c)
 {
     return ((struct sqlite_conn *)c)->db;
 }
 
-static int sqlite_exec(struct store_conn *c, const char *sql)
+int sqlite_exec(struct store_conn *c, const char *sql)
 {
     char *msg = NULL;
     if (sqlite3_exec(sqlite_conn_db(c), sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -214,21 +233,32 @@ static int sqlite_exec(struct store_conn *c, const char *sql)
 }
 
 /* Returns the cached statement, reset and with bindings cleared. */
-static sqlite3_stmt *sqlite_stmt(struct store_conn *c, enum stmt_id id)
+static sqlite3_stmt *stmt_cached(struct sqlite_conn *sc, sqlite3_stmt **slot, const char *sql)
 {
-    struct sqlite_conn *sc = (struct sqlite_conn *)c;
-    if (!sc->stmts[id] && sqlite3_prepare_v3(sc->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                             &sc->stmts[id], NULL) != SQLITE_OK) {
+    if (!*slot &&
+        sqlite3_prepare_v3(sc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
         log_error("store: prepare: %s", sqlite3_errmsg(sc->db));
         return NULL;
     }
-    sqlite3_reset(sc->stmts[id]);
-    sqlite3_clear_bindings(sc->stmts[id]);
-    return sc->stmts[id];
+    sqlite3_reset(*slot);
+    sqlite3_clear_bindings(*slot);
+    return *slot;
+}
+
+static sqlite3_stmt *sqlite_stmt(struct store_conn *c, enum stmt_id id)
+{
+    struct sqlite_conn *sc = (struct sqlite_conn *)c;
+    return stmt_cached(sc, &sc->stmts[id], stmt_sql[id]);
+}
+
+sqlite3_stmt *sqlite_cached(struct store_conn *c, int slot, const char *sql)
+{
+    struct sqlite_conn *sc = (struct sqlite_conn *)c;
+    return stmt_cached(sc, &sc->more[slot], sql);
 }
 
 /* Binds by a format: s string, i int64, d double, b bool. */
-static void sqlite_bind(sqlite3_stmt *st, const char *fmt, va_list ap)
+void sqlite_bind(sqlite3_stmt *st, const char *fmt, va_list ap)
 {
     for (int i = 1; *fmt; fmt++, i++) {
         switch (*fmt) {
@@ -261,7 +291,7 @@ static sqlite3_stmt *sqlite_prepare(struct store_conn *c, enum stmt_id id, const
 }
 
 /* Runs a statement that returns no rows. */
-static int sqlite_run(struct store_conn *c, sqlite3_stmt *st)
+int sqlite_run(struct store_conn *c, sqlite3_stmt *st)
 {
     if (!st)
         return STORE_ERROR;
@@ -275,17 +305,15 @@ static int sqlite_run(struct store_conn *c, sqlite3_stmt *st)
     return STORE_ERROR;
 }
 
-static void col_text(sqlite3_stmt *st, int col, char *out, size_t outlen)
+void col_text(sqlite3_stmt *st, int col, char *out, size_t outlen)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     core_strlcpy(out, t ? (const char *)t : "", outlen);
 }
 
-typedef void (*row_reader)(sqlite3_stmt *st, void *out);
-
 /* Steps through the rows; each is read into a scratch record and handed to emit. */
-static int sqlite_rows(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *scratch,
-                       void (*emit)(const void *rec, void *ctx), void *ctx)
+int sqlite_rows(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *scratch,
+                void (*emit)(const void *rec, void *ctx), void *ctx)
 {
     if (!st)
         return STORE_ERROR;
@@ -303,7 +331,7 @@ static int sqlite_rows(struct store_conn *c, sqlite3_stmt *st, row_reader read, 
 }
 
 /* Reads the first row into out: STORE_NOT_FOUND when there is none. */
-static int sqlite_one(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *out)
+int sqlite_one(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *out)
 {
     if (!st)
         return STORE_ERROR;
@@ -326,6 +354,8 @@ static void sqlite_conn_close(struct store_conn *c)
     struct sqlite_conn *sc = (struct sqlite_conn *)c;
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(sc->stmts[i]);
+    for (int i = 0; i < SQLITE_MORE_STMTS; i++)
+        sqlite3_finalize(sc->more[i]);
     sqlite3_close(sc->db);
     free(sc);
 }
@@ -959,8 +989,9 @@ static int sqlite_message_insert(struct store_conn *c, const struct store_messag
     sqlite3_bind_int(st, 9, m->captured);
     int rc = sqlite_run(c, st);
     for (int i = 0; rc == STORE_OK && i < recipient_count; i++)
-        rc = sqlite_run(c, sqlite_prepare(c, ST_RECIPIENT_INSERT, "siss", m->id, (int64_t)i,
-                                          recipients[i], m->captured ? "captured" : "queued"));
+        rc = sqlite_run(
+            c, sqlite_prepare(c, ST_RECIPIENT_INSERT, "siss", m->id, (int64_t)i, recipients[i],
+                              (m->queued ? m->queued[i] : !m->captured) ? "queued" : "captured"));
     return rc;
 }
 
@@ -1068,4 +1099,5 @@ const struct store_backend store_sqlite_backend = {
     .message_insert = sqlite_message_insert,
     .capture_list = sqlite_capture_list,
     .capture_clear = sqlite_capture_clear,
+    SQLITE_QUEUE_FUNCTIONS,
 };

@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from unittest import mock
@@ -35,7 +36,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from dnslib import QTYPE, RCODE, RR, TXT, DNSError
+from dnslib import A, AAAA, MX, QTYPE, RCODE, RR, TXT, DNSError
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 BUILD = Path(os.environ.get("SESAME_BUILD", "/work/main/build")).resolve()
@@ -129,14 +130,22 @@ def pick_port():
 
 
 class Zone(BaseResolver):
-    """A zone the tests change while sesamed polls it: TXT records by name, names that
-    answer SERVFAIL, names that get no answer at all, and a log of the questions asked.
-    A UDP answer over 512 bytes is truncated (TC, question only), as a server without
-    EDNS does, so the resolver must ask again over TCP."""
+    """A zone the tests change while sesamed polls it: TXT, MX, A and AAAA records by
+    name, names that answer SERVFAIL, names that get no answer at all, and a log of the
+    questions asked. A name that has records of other types only answers NOERROR with no
+    answer (NODATA); a name without any record answers NXDOMAIN. A UDP answer over 512
+    bytes is truncated (TC, question only), as a server without EDNS does, so the
+    resolver must ask again over TCP.
+
+    The server is shared by the whole session: every test uses names of its own
+    (unique_domain())."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.txt = {}
+        self.mx = {}  # name -> [(preference, exchange)]; exchange "." is a null MX
+        self.a = {}  # name -> [ipv4]
+        self.aaaa = {}  # name -> [ipv6]
         self.servfail = set()
         self.silent = set()
         self.queries = []
@@ -152,6 +161,29 @@ class Zone(BaseResolver):
     def remove(self, name):
         with self.lock:
             self.txt.pop(self._key(name), None)
+
+    def set_mx(self, domain, records):
+        """MX records of domain: [(preference, exchange), ...]; [(0, ".")] is a null MX
+        (RFC 7505); [] leaves the name existing without MX records."""
+        with self.lock:
+            self.mx[self._key(domain)] = [(int(p), str(h)) for p, h in records]
+
+    def set_a(self, name, *addresses):
+        with self.lock:
+            self.a[self._key(name)] = list(addresses)
+
+    def set_aaaa(self, name, *addresses):
+        with self.lock:
+            self.aaaa[self._key(name)] = list(addresses)
+
+    def clear(self, name):
+        """Forgets every record of name (it becomes NXDOMAIN) and its SERVFAIL/silence."""
+        key = self._key(name)
+        with self.lock:
+            for table in (self.txt, self.mx, self.a, self.aaaa):
+                table.pop(key, None)
+            self.servfail.discard(key)
+            self.silent.discard(key)
 
     def set_servfail(self, name, on=True):
         with self.lock:
@@ -185,12 +217,26 @@ class Zone(BaseResolver):
                 reply.header.rcode = RCODE.SERVFAIL
                 return reply
             values = list(self.txt.get(name, ()))
-        if not values:
+            mx = list(self.mx.get(name, ()))
+            a = list(self.a.get(name, ()))
+            aaaa = list(self.aaaa.get(name, ()))
+            exists = bool(values) or name in self.mx or name in self.a or name in self.aaaa
+        if not exists:
             reply.header.rcode = RCODE.NXDOMAIN
             return reply
-        if question.qtype in (QTYPE.TXT, QTYPE.ANY):
+        qtype = question.qtype
+        if qtype in (QTYPE.TXT, QTYPE.ANY):
             for v in values:
                 reply.add_answer(RR(question.qname, QTYPE.TXT, rdata=TXT(v), ttl=0))
+        if qtype in (QTYPE.MX, QTYPE.ANY):
+            for pref, host in mx:
+                reply.add_answer(RR(question.qname, QTYPE.MX, rdata=MX(host, pref), ttl=0))
+        if qtype in (QTYPE.A, QTYPE.ANY):
+            for ip in a:
+                reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(ip), ttl=0))
+        if qtype in (QTYPE.AAAA, QTYPE.ANY):
+            for ip in aaaa:
+                reply.add_answer(RR(question.qname, QTYPE.AAAA, rdata=AAAA(ip), ttl=0))
         if handler.protocol == "udp" and len(reply.pack()) > 512:
             truncated = request.reply()
             truncated.header.tc = 1
@@ -410,6 +456,7 @@ class Instance:
         self.log_path = self.dir.parent / (name + ".sesamed.log")
         self.log_file = None
         self.stopped_ok = False
+        self.killed_logs = []  # the log of each sesamed ended by kill()
         args = ["init", "--dir", str(self.dir), "--port-base", str(self.port_base)]
         for r in self.regions:
             args += ["--region", r]
@@ -499,6 +546,21 @@ class Instance:
         assert_sanitizer_clean(log, "sesamed")
         assert "sesamed stopped" in log, log[-3000:]
 
+    def kill(self):
+        """kill -9 sesamed: no drain and no clean-exit check for that process, so the
+        fixture's stop() has nothing to complain about; start() runs it again on the same
+        directory. The killed process's log is kept in killed_logs. Returns its exit status."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        self.log_file.close()
+        log = self.log()
+        self.killed_logs.append(log)
+        assert_sanitizer_clean(log, "sesamed (before kill -9)")
+        return proc.returncode
+
     # -- the admin command --
 
     def sesame(self, *args, expect=0):
@@ -532,6 +594,59 @@ class Instance:
         if region:
             args += ["--region", region]
         return parse_kv(self.sesame(*args).stdout).get("verification_link")
+
+    # -- the delivery queue and the suppression list --
+
+    def queue_show(self, message_id):
+        """`sesame queue show ID` as JSON, or None when the id is unknown (exit 1)."""
+        res = self.sesame("queue", "show", message_id, expect=None)
+        if res.returncode == 1:
+            return None
+        assert res.returncode == 0, "queue show %s -> %s: %s%s" % (
+            message_id, res.returncode, res.stdout, res.stderr)
+        return json.loads(res.stdout)
+
+    def queue_list(self):
+        """`sesame queue list` lines as dicts: id, address, attempts, next, last."""
+        out = []
+        for line in self.sesame("queue", "list").stdout.splitlines():
+            if line.strip():
+                out.append(parse_queue_line(line))
+        return out
+
+    def suppression_list(self):
+        """`sesame suppression list` lines as dicts: address, region, reason, created,
+        expires."""
+        return [parse_suppression_line(l)
+                for l in self.sesame("suppression", "list").stdout.splitlines() if l.strip()]
+
+    def suppression_show(self, address):
+        """The suppression entries of address (one per region listed), [] when not listed
+        (exit 1)."""
+        res = self.sesame("suppression", "show", address, expect=None)
+        if res.returncode == 1:
+            return []
+        assert res.returncode == 0, (res.returncode, res.stdout, res.stderr)
+        return [parse_suppression_line(l) for l in res.stdout.splitlines() if l.strip()]
+
+    def wait_final(self, message_id, timeout=20.0, states=None):
+        """Waits until no recipient of message_id is queued (or, with states, until every
+        recipient's State is in it); returns the `queue show` JSON."""
+        seen = []
+
+        def check():
+            shown = self.queue_show(message_id)
+            seen[:] = [shown]
+            if not shown or not shown.get("Recipients"):
+                return None
+            got = [r["State"] for r in shown["Recipients"]]
+            if states is not None:
+                return shown if all(g in states for g in got) else None
+            return shown if "queued" not in got else None
+
+        return wait_until(check, timeout, interval=0.2,
+                          what=lambda: "message %s to reach a final state (last shown: %s)"
+                          % (message_id, json.dumps(seen[0] if seen else None)))
 
     # -- the AWS CLI --
 
@@ -619,6 +734,165 @@ class Instance:
         return reply.find(
             "GetIdentityVerificationAttributesResult/VerificationAttributes/entry/value/"
             "VerificationStatus")
+
+
+# ---- delivery helpers ----
+
+QUEUE_LINE = re.compile(r"^(\S+) (\S+) attempts=(\d+) next=(\S*) last=(.*)$")
+
+
+def parse_queue_line(line):
+    """One `sesame queue list` line: `<MessageId> <address> attempts=<n> next=<ISO8601>
+    last=<text>`."""
+    m = QUEUE_LINE.match(line.rstrip("\n"))
+    assert m, "queue list line not in the documented shape: %r" % line
+    return {"id": m.group(1), "address": m.group(2), "attempts": int(m.group(3)),
+            "next": m.group(4), "last": m.group(5)}
+
+
+def parse_suppression_line(line):
+    """One `sesame suppression list|show` line: `<address> <region> <reason> <created ISO>
+    <expires ISO>`."""
+    parts = line.split()
+    assert len(parts) == 5, "suppression line not in the documented shape: %r" % line
+    return dict(zip(("address", "region", "reason", "created", "expires"), parts))
+
+
+def parse_iso(text):
+    """An ISO 8601 timestamp (Z or an offset) as an aware datetime."""
+    assert text, text
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def unique_domain(prefix="d"):
+    """A domain name no other test uses: the DNS server is shared by the session."""
+    return "%s-%s.test" % (prefix, uuid.uuid4().hex[:12])
+
+
+_loopback_lock = threading.Lock()
+_loopback_next = [0]
+
+
+def loopback_address():
+    """A loopback address no other server of this session was given (127.3.x.y): servers
+    for MX hosts bind one each, so that several can listen on the instance's mx_port."""
+    with _loopback_lock:
+        _loopback_next[0] += 1
+        n = _loopback_next[0]
+    return "127.3.%d.%d" % (n // 250, n % 250 + 1)
+
+
+def route_mx(zone, domain, *hosts):
+    """Makes domain's MX records point at hosts: (preference, address) pairs or bare
+    addresses (preferences 10, 20, ...). Each host gets the name mxN.<domain> with an A
+    record for its address. Returns the MX host names in the order given."""
+    records, names = [], []
+    for i, h in enumerate(hosts):
+        pref, addr = h if isinstance(h, tuple) else (10 * (i + 1), h)
+        name = "mx%d.%s" % (i + 1, domain)
+        zone.set_a(name, addr)
+        records.append((pref, name))
+        names.append(name)
+    zone.set_mx(domain, records)
+    return names
+
+
+def recipient_of(shown, address):
+    """The Recipients entry for address in `queue show` JSON (case-insensitive)."""
+    got = [r for r in shown["Recipients"] if r["Address"].lower() == address.lower()]
+    assert len(got) == 1, (address, shown)
+    return got[0]
+
+
+def events_of(shown, address, kind=None):
+    """The Events for address (Type kind when given), in order."""
+    return [e for e in shown.get("Events", [])
+            if e.get("Recipient", "").lower() == address.lower()
+            and (kind is None or e.get("Type") == kind)]
+
+
+# The verified sender domain of the delivery tests; it has no DNS records of its own.
+SENDER_DOMAIN = unique_domain("sender")
+SENDER = "sender@" + SENDER_DOMAIN
+
+
+def delivery_instance(factory, mx_port=None, extra="", production=True, start=True, **kwargs):
+    """An instance in deliver mode that reaches MX hosts on mx_port (`sesame init
+    --mx-port`, which also allows loopback MX hosts), with extra config appended, the
+    first account in production with quota and rate that never matter, SENDER_DOMAIN
+    verified and no API cache (admin changes are seen at once)."""
+    init_args = list(kwargs.pop("init_args", ()))
+    if mx_port is not None:
+        init_args += ["--mx-port", str(mx_port)]
+    inst = factory(production=production, init_args=tuple(init_args), start=False,
+                   extra="[api]\ncache_ttl = 0\n" + extra, **kwargs)
+    if start:
+        inst.start()
+    inst.sesame("identity", "verify", "--force", SENDER_DOMAIN)
+    inst.sesame("account", "set", "--quota", "1000000", "--rate", "100000")
+    return inst
+
+
+def send_mail(inst, to, subject="delivery test", body="Hello from the delivery tests.\n",
+              cc=(), source=None, ses=None):
+    """SendEmail through boto3; returns the MessageId."""
+    to = [to] if isinstance(to, str) else list(to)
+    dest = {"ToAddresses": to}
+    if cc:
+        dest["CcAddresses"] = list(cc)
+    r = (ses or inst.client()).send_email(
+        Source=source or SENDER, Destination=dest,
+        Message={"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}})
+    return r["MessageId"]
+
+
+def remote_mta_forms(host, address):
+    """The ways RemoteMTA may name an MX host: its name, its address, or both as
+    `name[address]` (Postfix's form) or `name [address]`."""
+    return (host, address, "%s[%s]" % (host, address), "%s [%s]" % (host, address))
+
+
+def assert_delivery(shown, address, remote=None):
+    """address was delivered, with exactly one Delivery event in the documented shape;
+    remote: (MX host name, its address): RemoteMTA must name that host
+    (remote_mta_forms). Returns the event."""
+    rec = recipient_of(shown, address)
+    assert rec["State"] == "delivered", (address, shown)
+    assert isinstance(rec["Attempts"], int) and rec["Attempts"] >= 0, rec
+    events = events_of(shown, address, "Delivery")
+    assert len(events) == 1, (address, shown)
+    assert not events_of(shown, address, "Bounce"), shown
+    e = events[0]
+    assert e["SmtpResponse"].startswith("250"), e
+    assert e["ReportingMTA"], e
+    assert isinstance(e["ProcessingTimeMillis"], int) and e["ProcessingTimeMillis"] >= 0, e
+    parse_iso(e["Timestamp"])
+    if remote is not None:
+        assert e["RemoteMTA"] in remote_mta_forms(*remote), (e, remote)
+    return e
+
+
+def assert_bounce(shown, address, bounce_type=None, subtype=None, status=None, diagnostic=None):
+    """address bounced, with exactly one Bounce event in the documented shape; diagnostic:
+    a text its DiagnosticCode must contain. Returns the event."""
+    rec = recipient_of(shown, address)
+    assert rec["State"] == "bounced", (address, shown)
+    events = events_of(shown, address, "Bounce")
+    assert len(events) == 1, (address, shown)
+    assert not events_of(shown, address, "Delivery"), shown
+    e = events[0]
+    assert e["BounceType"] in ("Permanent", "Transient", "Undetermined"), e
+    if bounce_type is not None:
+        assert e["BounceType"] == bounce_type, e
+    if subtype is not None:
+        assert e["BounceSubType"] == subtype, e
+    if status is not None:
+        assert e["Status"] == status, e
+    if diagnostic is not None:
+        assert diagnostic in e["DiagnosticCode"], e
+    assert e["Action"] == "failed", e
+    parse_iso(e["Timestamp"])
+    return e
 
 
 def http_send(base, method, target, body, headers, cafile=None, timeout=30, source=None):
@@ -712,3 +986,46 @@ def module_instance(tmp_path_factory, dns):
     factory = InstanceFactory(tmp_path_factory.mktemp("sesame"), dns)
     yield factory
     factory.close()
+
+
+class ServerPool:
+    """Receiving SMTP servers (tests/e2e/mx.py) started for a test or a module, all
+    stopped at teardown."""
+
+    def __init__(self):
+        self.servers = []
+
+    def receiver(self, host=None, port=None, **kwargs):
+        import mx  # aiosmtpd is needed only by the delivery tests
+        server = mx.Receiver(host or loopback_address(), port, **kwargs)
+        self.servers.append(server)
+        return server.start()
+
+    def scripted(self, host=None, port=None, script=None, **kwargs):
+        import mx
+        server = mx.ScriptedServer(host or loopback_address(), port, script, **kwargs)
+        self.servers.append(server)
+        return server.start()
+
+    def close(self):
+        for server in reversed(self.servers):
+            try:
+                server.stop()
+            except Exception:  # a server that failed to start has nothing to stop
+                pass
+
+
+@pytest.fixture
+def servers():
+    """Receiving SMTP servers for one test: servers.receiver(port=P, tls=True, ...),
+    servers.scripted(port=P, script=...). Each binds its own loopback address."""
+    pool = ServerPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def module_servers():
+    pool = ServerPool()
+    yield pool
+    pool.close()

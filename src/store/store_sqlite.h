@@ -1,0 +1,58 @@
+/* Private to the store module: what the SQLite backend's files share. store_sqlite.c
+ * holds the connection, the schema and the older records; store_sqlite_queue.c the
+ * delivery queue, events and the suppression list. */
+#ifndef SESAME_STORE_SQLITE_H
+#define SESAME_STORE_SQLITE_H
+
+#include "store/store_backend.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+
+#define SQLITE_MORE_STMTS 32 /* statement slots for sqlite_cached */
+
+sqlite3 *sqlite_conn_db(struct store_conn *c);
+int sqlite_exec(struct store_conn *c, const char *sql);
+/* The statement in slot (0..SQLITE_MORE_STMTS-1) of this connection, prepared from sql on
+ * first use; reset and with bindings cleared. */
+sqlite3_stmt *sqlite_cached(struct store_conn *c, int slot, const char *sql);
+/* Binds by a format: s string, i int64, d double, b bool. */
+void sqlite_bind(sqlite3_stmt *st, const char *fmt, va_list ap);
+/* Runs a statement that returns no rows: STORE_OK when it changed a row, else NOT_FOUND. */
+int sqlite_run(struct store_conn *c, sqlite3_stmt *st);
+void col_text(sqlite3_stmt *st, int col, char *out, size_t outlen);
+typedef void (*row_reader)(sqlite3_stmt *st, void *out);
+/* Steps through the rows; each is read into a scratch record and handed to emit. */
+int sqlite_rows(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *scratch,
+                void (*emit)(const void *rec, void *ctx), void *ctx);
+/* Reads the first row into out: STORE_NOT_FOUND when there is none. */
+int sqlite_one(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *out);
+
+/* store_sqlite_queue.c's entries of the backend table. */
+int sqlite_queue_list(struct store_conn *c, const char *message_id, bool queued_only,
+                      store_recipient_cb cb, void *ctx);
+int sqlite_message_data(struct store_conn *c, const char *id, char **data, size_t *len);
+int sqlite_recipient_update(struct store_conn *c, const struct store_recipient *r);
+int sqlite_queue_retry(struct store_conn *c, const char *message_id, int64_t now_ms, int *n);
+int sqlite_queue_drop(struct store_conn *c, const char *message_id, int *n);
+int sqlite_message_release(struct store_conn *c, const char *id);
+int sqlite_event_insert(struct store_conn *c, const struct store_event *e);
+int sqlite_event_list(struct store_conn *c, const char *message_id, store_event_cb cb, void *ctx);
+int sqlite_suppressed_put(struct store_conn *c, const struct store_suppressed *s);
+int sqlite_suppressed_get(struct store_conn *c, const char *region, const char *address,
+                          int64_t now_ms, struct store_suppressed *out);
+int sqlite_suppressed_list(struct store_conn *c, const char *address, int64_t now_ms,
+                           store_suppressed_cb cb, void *ctx);
+int sqlite_suppressed_delete(struct store_conn *c, const char *address);
+int sqlite_control_get(struct store_conn *c, const char *name, int64_t *out);
+int sqlite_control_bump(struct store_conn *c, const char *name);
+#define SQLITE_QUEUE_FUNCTIONS                                                                     \
+    .queue_list = sqlite_queue_list, .message_data = sqlite_message_data,                          \
+    .recipient_update = sqlite_recipient_update, .queue_retry = sqlite_queue_retry,                \
+    .queue_drop = sqlite_queue_drop, .message_release = sqlite_message_release,                    \
+    .event_insert = sqlite_event_insert, .event_list = sqlite_event_list,                          \
+    .suppressed_put = sqlite_suppressed_put, .suppressed_get = sqlite_suppressed_get,              \
+    .suppressed_list = sqlite_suppressed_list, .suppressed_delete = sqlite_suppressed_delete,      \
+    .control_get = sqlite_control_get, .control_bump = sqlite_control_bump
+
+#endif

@@ -1,0 +1,194 @@
+/* Delivery's pure parts (bounce classification, the simulator, VERP) and the store's
+ * queue records: recipients' progress, events, the suppression list, control counters. */
+#include "delivery/delivery.h"
+#include "unit.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static void check_class(int code, const char *enhanced, const char *text, bool final,
+                        const char *type, const char *subtype)
+{
+    struct delivery_bounce_class c = {NULL, NULL};
+    bool bounced = delivery_classify(code, enhanced, text, final, &c);
+    if (!type) {
+        CHECK(!bounced);
+        return;
+    }
+    CHECK(bounced);
+    CHECK_STR(c.type, type);
+    CHECK_STR(c.subtype, subtype);
+}
+
+static void test_classify(void)
+{
+    check_class(250, "2.0.0", "Ok", false, NULL, NULL);
+    check_class(550, "5.1.1", "No such user", false, "Permanent", "NoEmail");
+    check_class(550, "5.1.10", "null MX", false, "Permanent", "NoEmail");
+    check_class(550, "5.1.2", "bad domain", false, "Permanent", "NoEmail");
+    check_class(550, "5.4.4", "no route", false, "Permanent", "General");
+    check_class(550, "5.1.1", "attachment of user", false, "Permanent", "NoEmail");
+    check_class(550, "", "Go away", false, "Permanent", "General");
+    check_class(554, "5.7.1", "Message rejected as spam", false, "Transient", "ContentRejected");
+    check_class(554, "5.7.1", "Relay access denied", false, "Permanent", "General");
+    check_class(552, "5.3.4", "Message too big", false, "Transient", "MessageTooLarge");
+    check_class(552, "", "Message size exceeds limit", false, "Transient", "MessageTooLarge");
+    check_class(552, "5.2.2", "Mailbox full", false, "Transient", "MailboxFull");
+    check_class(554, "5.6.0", "bad content", false, "Transient", "ContentRejected");
+    check_class(550, "5.7.0", "attachment not allowed", false, "Transient", "AttachmentRejected");
+    /* 4xx and local failures: retried until final, then Transient. */
+    check_class(451, "4.3.0", "try later", false, NULL, NULL);
+    check_class(0, "", "timeout", false, NULL, NULL);
+    check_class(451, "4.3.0", "try later", true, "Transient", "General");
+    check_class(452, "4.2.2", "over quota", true, "Transient", "MailboxFull");
+    check_class(0, "", "connection refused", true, "Transient", "General");
+    check_class(999, "", "?", false, "Undetermined", "Undetermined");
+}
+
+static void test_simulator(void)
+{
+    CHECK(delivery_simulator("success@simulator.amazonses.com") == DELIVERY_SIM_SUCCESS);
+    CHECK(delivery_simulator("SUCCESS@Simulator.AmazonSES.com") == DELIVERY_SIM_SUCCESS);
+    CHECK(delivery_simulator("bounce+label1@simulator.amazonses.com") == DELIVERY_SIM_BOUNCE);
+    CHECK(delivery_simulator("ooto@simulator.amazonses.com") == DELIVERY_SIM_OOTO);
+    CHECK(delivery_simulator("complaint@simulator.amazonses.com") == DELIVERY_SIM_COMPLAINT);
+    CHECK(delivery_simulator("suppressionlist@simulator.amazonses.com") == DELIVERY_SIM_SUPPRESSED);
+    CHECK(delivery_simulator("bouncer@simulator.amazonses.com") == DELIVERY_SIM_UNKNOWN);
+    CHECK(delivery_simulator("success@example.com") == DELIVERY_SIM_NONE);
+    CHECK(delivery_simulator("success@sub.simulator.amazonses.com") == DELIVERY_SIM_NONE);
+}
+
+static void test_verp(void)
+{
+    const char *id = "000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000";
+    char addr[200], back[100];
+    int idx = -5;
+    delivery_verp_encode(id, 7, "bounces.example.org", addr, sizeof addr);
+    CHECK_STR(addr, "000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000-7@"
+                    "bounces.example.org");
+    CHECK(delivery_verp_decode(addr, "Bounces.Example.org", back, sizeof back, &idx));
+    CHECK_STR(back, id);
+    CHECK(idx == 7);
+    delivery_verp_encode(id, -1, "bounces.example.org", addr, sizeof addr);
+    CHECK(delivery_verp_decode(addr, "bounces.example.org", back, sizeof back, &idx));
+    CHECK(idx == -1);
+    CHECK(!delivery_verp_decode(addr, "other.example.org", back, sizeof back, &idx));
+    CHECK(!delivery_verp_decode("bob@bounces.example.org", "bounces.example.org", back, sizeof back,
+                                &idx));
+    CHECK(!delivery_verp_decode("000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000-x@"
+                                "bounces.example.org",
+                                "bounces.example.org", back, sizeof back, &idx));
+}
+
+/* ---- the store's queue ---- */
+
+static int rows;
+static struct store_recipient last;
+
+static void count_rcpt(const struct store_recipient *r, void *ctx)
+{
+    (void)ctx;
+    rows++;
+    last = *r;
+}
+
+static void count_event(const struct store_event *e, void *ctx)
+{
+    (void)e, (void)ctx;
+    rows++;
+}
+
+static void count_suppressed(const struct store_suppressed *s, void *ctx)
+{
+    (void)s, (void)ctx;
+    rows++;
+}
+
+static void test_store_queue(struct store_conn *c)
+{
+    struct store_message m = {.id = "m1",
+                              .account_id = "111122223333",
+                              .region = "us-east-1",
+                              .source = "a@example.com",
+                              .created_ms = 1000,
+                              .data = "hello\r\n",
+                              .data_len = 7,
+                              .meta = "{}"};
+    const char *rcpts[2] = {"x@example.net", "y@example.net"};
+    CHECK(store_message_insert(c, &m, rcpts, 2) == STORE_OK);
+    rows = 0;
+    CHECK(store_queue_list(c, NULL, true, count_rcpt, NULL) == STORE_OK && rows == 2);
+    CHECK(last.size == 7 && last.created_ms == 1000 && !strcmp(last.account_id, "111122223333"));
+    struct store_recipient r = last;
+    strcpy(r.state, "delivered");
+    r.attempts = 1;
+    strcpy(r.last_result, "250 ok");
+    CHECK(store_recipient_update(c, &r) == STORE_OK);
+    CHECK(store_recipient_update(c, &r) == STORE_NOT_FOUND); /* only while queued */
+    rows = 0;
+    CHECK(store_queue_list(c, "m1", true, count_rcpt, NULL) == STORE_OK && rows == 1);
+    int n = 0;
+    CHECK(store_queue_retry(c, NULL, 5000, &n) == STORE_OK && n == 1);
+    CHECK(store_queue_drop(c, "m1", &n) == STORE_OK && n == 1);
+    rows = 0;
+    CHECK(store_queue_list(c, NULL, true, count_rcpt, NULL) == STORE_OK && rows == 0);
+    char *data = NULL;
+    size_t len = 0;
+    /* Dropping the last queued recipient released the bytes. */
+    CHECK(store_message_data(c, "m1", &data, &len) == STORE_OK && len == 0);
+    free(data);
+    CHECK(store_message_release(c, "m1") == STORE_OK);
+    CHECK(store_message_data(c, "nope", &data, &len) == STORE_NOT_FOUND);
+    free(data);
+    struct store_event e = {.message_id = "m1", .type = "Bounce", .bounce_type = "Permanent"};
+    CHECK(store_event_insert(c, &e) == STORE_OK);
+    rows = 0;
+    CHECK(store_event_list(c, "m1", count_event, NULL) == STORE_OK && rows == 1);
+    struct store_suppressed s = {.region = "us-east-1",
+                                 .address = "Bob@Example.NET",
+                                 .reason = "BOUNCE",
+                                 .created_ms = 1,
+                                 .expires_ms = 100};
+    CHECK(store_suppressed_put(c, &s) == STORE_OK);
+    CHECK(store_suppressed_get(c, "us-east-1", "bob@example.net", 50, NULL) == STORE_OK);
+    CHECK(store_suppressed_get(c, "us-east-1", "BOB@example.net", 150, NULL) == STORE_NOT_FOUND);
+    CHECK(store_suppressed_get(c, "eu-west-1", "bob@example.net", 50, NULL) == STORE_NOT_FOUND);
+    strcpy(s.region, "eu-west-1");
+    CHECK(store_suppressed_put(c, &s) == STORE_OK);
+    rows = 0;
+    CHECK(store_suppressed_list(c, "BOB@example.net", 50, count_suppressed, NULL) == STORE_OK &&
+          rows == 2);
+    CHECK(store_suppressed_delete(c, "bob@EXAMPLE.net") == STORE_OK); /* every region */
+    rows = 0;
+    CHECK(store_suppressed_list(c, NULL, 50, count_suppressed, NULL) == STORE_OK && rows == 0);
+    int64_t v = -1;
+    CHECK(store_control_get(c, "queue", &v) == STORE_OK && v == 0);
+    CHECK(store_control_bump(c, "queue") == STORE_OK && store_control_bump(c, "queue") == STORE_OK);
+    CHECK(store_control_get(c, "queue", &v) == STORE_OK && v == 2);
+}
+
+int main(void)
+{
+    test_classify();
+    test_simulator();
+    test_verp();
+    char dir[] = "/tmp/sesame-delivery-XXXXXX";
+    if (!mkdtemp(dir))
+        return 1;
+    struct sesame_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.store_path, sizeof cfg.store_path, "%s/test.db", dir);
+    struct store *s = NULL;
+    char err[256];
+    CHECK(store_open(&cfg, &s, err, sizeof err) == STORE_OK);
+    struct store_conn *c = s ? store_conn_open(s) : NULL;
+    if (c) {
+        test_store_queue(c);
+        store_conn_close(c);
+    }
+    store_close(s);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    return UNIT_END();
+}
