@@ -15,6 +15,10 @@ struct event_base;
 #define DL_ADDRESS_LEN 321
 #define DL_DEST_BUCKETS 4096
 #define DL_MSG_BUCKETS 65536
+/* Message bytes kept in memory for recipients waiting for a connection; past it they are
+ * read again from the store when their turn comes, so a long backlog cannot exhaust
+ * memory. */
+#define DL_DATA_BUDGET ((size_t)256 << 20)
 
 /* A message with recipients still to deliver. Its bytes are loaded when a transaction
  * needs them and dropped when none of its recipients is ready or in flight. */
@@ -29,6 +33,7 @@ struct dl_message {
     bool eightbit;
     int pending;            /* recipients without a final outcome */
     int active;             /* recipients ready or in a transaction (their bytes are needed) */
+    int sending;            /* transactions using data now: it must stay */
     struct dl_rcpt **rcpts; /* those without a final outcome; NULL slots for the others */
     int rcpt_count, rcpt_cap;
     struct dl_message *hash_next;
@@ -118,6 +123,7 @@ struct delivery {
     struct dl_result *results;
     int result_count, result_cap;
     char bounce_domain[256];
+    size_t data_bytes; /* message bytes in memory (DL_DATA_BUDGET) */
 };
 
 struct dl_inbox {
@@ -134,7 +140,9 @@ void dl_heap_remove(struct delivery *d, struct dl_rcpt *r);
 struct dl_message *dl_message_find(struct delivery *d, const char *id);
 void dl_message_unref(struct delivery *d, struct dl_message *m); /* frees when pending is 0 */
 bool dl_message_load(struct delivery *d, struct dl_message *m);
-void dl_message_idle(struct dl_message *m); /* drops the bytes when nothing needs them */
+/* Drops the bytes when nothing needs them, or when over DL_DATA_BUDGET and no
+ * transaction uses them. */
+void dl_message_idle(struct delivery *d, struct dl_message *m);
 /* A recipient reached its final outcome: forgotten, and its message once it was the last. */
 void dl_rcpt_done(struct delivery *d, struct dl_rcpt *r);
 

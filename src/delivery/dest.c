@@ -156,7 +156,7 @@ void dl_dest_remove_ready(struct dl_dest *dest, struct dl_rcpt *r)
         dest->ready_tail = prev;
     dest->ready_count--;
     r->msg->active--;
-    dl_message_idle(r->msg);
+    dl_message_idle(dest->d, r->msg);
 }
 
 /* Takes the first ready recipient off the list (still counted active: the caller gives
@@ -286,8 +286,10 @@ static bool conn_start_tx(struct dl_conn *c)
         for (int i = 0; i < c->batch_count; i++)
             dl_outcome(d, c->batch[i], 0, "", "the message could not be read from the store", "",
                        false);
+        c->batch_count = 0;
         return false;
     }
+    m->sending++;
     for (int i = 0; i < c->batch_count; i++)
         c->rcpt_ptrs[i] = c->batch[i]->address;
     delivery_verp_encode(m->id, c->batch_count == 1 ? first->idx : -1, d->bounce_domain,
@@ -332,6 +334,8 @@ static void on_tx_done(struct smtp_client *client, const struct smtp_client_resu
     (void)client;
     struct dl_conn *c = arg;
     struct delivery *d = c->d;
+    if (c->batch_count)
+        c->batch[0]->msg->sending--; /* before the outcomes, which may free the message */
     /* A reused connection the server had closed meanwhile: nothing was attempted. */
     bool stale = c->tx_count > 0 && !res->reusable && res->stage == SMTP_CLIENT_MAIL &&
                  (res->mail.code == 0 || res->mail.code == 421);

@@ -57,8 +57,9 @@ static bool has_8bit(const char *data, size_t len)
     return false;
 }
 
-static void message_set_data(struct dl_message *m, char *data, size_t len)
+static void message_set_data(struct delivery *d, struct dl_message *m, char *data, size_t len)
 {
+    d->data_bytes += len;
     m->data = data;
     m->len = len;
     m->eightbit = has_8bit(data, len);
@@ -74,16 +75,23 @@ bool dl_message_load(struct delivery *d, struct dl_message *m)
         log_error("delivery: message %s: cannot read its bytes from the store", m->id);
         return false;
     }
-    message_set_data(m, data, len);
+    message_set_data(d, m, data, len);
     return true;
 }
 
-void dl_message_idle(struct dl_message *m)
+static void message_drop_data(struct delivery *d, struct dl_message *m)
 {
-    if (m->active == 0 && m->data) {
-        free(m->data);
-        m->data = NULL;
-    }
+    if (!m->data)
+        return;
+    d->data_bytes -= m->len;
+    free(m->data);
+    m->data = NULL;
+}
+
+void dl_message_idle(struct delivery *d, struct dl_message *m)
+{
+    if (m->data && !m->sending && (m->active == 0 || d->data_bytes > DL_DATA_BUDGET))
+        message_drop_data(d, m);
 }
 
 void dl_rcpt_done(struct delivery *d, struct dl_rcpt *r)
@@ -107,7 +115,7 @@ void dl_message_unref(struct delivery *d, struct dl_message *m)
     if (*p)
         *p = m->hash_next;
     free(m->rcpts);
-    free(m->data);
+    message_drop_data(d, m);
     free(m);
 }
 
@@ -278,7 +286,7 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
     }
     for (in = rev; in;) {
         struct dl_message *m = message_add(d, &in->rcpts[0]);
-        message_set_data(m, in->data, in->len);
+        message_set_data(d, m, in->data, in->len);
         /* Held while its recipients are taken in: one settled at once must not free it. */
         m->active++;
         m->pending++;
@@ -289,7 +297,7 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
         dl_dests_kick_pending(d);
         m->active--;
         m->pending--;
-        dl_message_idle(m);
+        dl_message_idle(d, m);
         dl_message_unref(d, m);
         struct dl_inbox *next = in->next;
         free(in->rcpts);

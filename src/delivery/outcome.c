@@ -202,7 +202,7 @@ void dl_outcome(struct delivery *d, struct dl_rcpt *r, int code, const char *enh
 {
     struct dl_message *m = r->msg;
     m->active--;
-    dl_message_idle(m);
+    dl_message_idle(d, m);
     if (r->dropped) {
         dl_rcpt_done(d, r);
         return;
