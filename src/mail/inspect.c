@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static size_t line_number(const char *msg, size_t pos)
 {
@@ -68,8 +69,28 @@ static void take_subject(const struct mail_field *f, char **out)
     free(raw);
 }
 
+/* Whether the message is one text part, decided conservatively from its top-level
+ * header: anything that could make parts, attachments or a delivery-status report keeps
+ * the full MIME walk. */
+static void note_mime_field(const struct mail_field *f, struct mail_inspection *in)
+{
+    if (f->name_len < 8 || strncasecmp(f->name, "Content-", 8) ||
+        mail_field_is(f, "Content-Transfer-Encoding"))
+        return;
+    if (!mail_field_is(f, "Content-Type")) { /* Disposition, or anything unusual */
+        in->single_text = false;
+        return;
+    }
+    char *value = mail_field_unfold(f);
+    const char *v = value + strspn(value, " \t");
+    if (++in->content_types > 1 || strncasecmp(v, "text/", 5) || strcasestr(v, "name"))
+        in->single_text = false;
+    free(value);
+}
+
 static enum mail_status take_field(const struct mail_field *f, struct mail_inspection *in)
 {
+    note_mime_field(f, in);
     if (mail_field_is(f, "From"))
         return take_list(f, &in->from, &in->from_count, false);
     if (mail_field_is(f, "To"))
@@ -95,6 +116,7 @@ static enum mail_status inspect_header(const char *msg, size_t len, struct mail_
     struct mail_fields it;
     struct mail_field f;
     int r;
+    in->single_text = true; /* no Content-Type at all is text/plain (RFC 2045 §5.2) */
     mail_fields_init(&it, msg, len);
     while ((r = mail_fields_next(&it, &f)) == 1) {
         if (take_field(&f, in) != MAIL_OK) {
@@ -214,7 +236,7 @@ enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspectio
     if (!msg)
         msg = ""; /* an empty buffer may have no storage yet */
     enum mail_status st = inspect_header(msg, len, out, err, errlen);
-    if (st == MAIL_OK)
+    if (st == MAIL_OK && !out->single_text) /* one text part has nothing to walk */
         st = inspect_mime(msg, len, out, err, errlen);
     if (st != MAIL_OK)
         mail_inspection_free(out);

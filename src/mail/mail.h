@@ -44,6 +44,10 @@ struct mail_inspection {
     bool has_delivery_status;     /* a message/delivery-status part (DECISIONS 16) */
     char blocked_attachment[256]; /* first attachment with a blocked extension; "" if none */
     size_t header_len;            /* bytes of the header section, through the blank line */
+    /* One text part by its header alone (no Content-Disposition, at most one Content-Type,
+     * text/ and without a name parameter): it has no parts for the MIME walk to check. */
+    bool single_text;
+    int content_types;
 };
 
 enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspection *out, char *err,

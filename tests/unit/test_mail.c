@@ -302,6 +302,36 @@ static void attachment(const char *part_headers, const char *expect)
     buf_free(&msg);
 }
 
+/* The single-text-part shortcut never skips what the MIME walk would find. */
+static void test_single_text_shortcut(void)
+{
+    struct mail_inspection in;
+    const char *plain = "From: a@example.com\r\nSubject: hi\r\n\r\n--x\r\nContent-Type: "
+                        "application/octet-stream; name=\"x.exe\"\r\n\r\nbody\r\n";
+    CHECK(inspect(plain, &in) == MAIL_OK && in.single_text && !in.blocked_attachment[0]);
+    mail_inspection_free(&in);
+    static const char *const walked[][2] = {
+        {"Content-Type: text/plain; name=\"run.exe\"", "run.exe"},
+        {"Content-Type: TEXT/plain\r\nContent-Disposition: attachment; filename=\"a.vbs\"",
+         "a.vbs"},
+        {"Content-Type: text/plain\r\nContent-Type: application/x-foo; name=\"b.bat\"", "b.bat"},
+        {"Content-Type: text/plain\r\nContent-Location: x", ""},
+    };
+    for (size_t i = 0; i < sizeof walked / sizeof walked[0]; i++) {
+        struct buf msg;
+        buf_init(&msg);
+        buf_printf(&msg, "From: a@example.com\r\n%s\r\n\r\nbody\r\n", walked[i][0]);
+        CHECK(inspect(buf_cstr(&msg), &in) == MAIL_OK && !in.single_text);
+        CHECK_STR(in.blocked_attachment, walked[i][1]);
+        mail_inspection_free(&in);
+        buf_free(&msg);
+    }
+    const char *report = "From: a@example.com\r\nContent-Type: message/delivery-status\r\n\r\n"
+                         "Reporting-MTA: dns; x\r\n";
+    CHECK(inspect(report, &in) == MAIL_OK && !in.single_text && in.has_delivery_status);
+    mail_inspection_free(&in);
+}
+
 static void test_attachments(void)
 {
     attachment("Content-Type: application/pdf\r\nContent-Disposition: attachment; "
@@ -637,6 +667,7 @@ int main(void)
     test_attached_message_quirk();
     test_delivery_status();
     test_attachments();
+    test_single_text_shortcut();
     test_rewrite();
     test_build_text();
     test_build_html_and_both();
