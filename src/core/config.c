@@ -76,6 +76,7 @@ static const struct config_key config_keys[] = {
     {"delivery", "relay_tls", CT_STRING, F(delivery_relay_tls), 0, 0},
     {"delivery", "relay_username", CT_STRING, F(delivery_relay_username), 0, 0},
     {"delivery", "relay_password", CT_STRING, F(delivery_relay_password), 0, 0},
+    {"delivery", "relay_tls_verify", CT_BOOL, F(delivery_relay_tls_verify), 0, 0},
     {"delivery", "tls", CT_STRING, F(delivery_tls), 0, 0},
     {"delivery", "tls_policy", CT_STRING, F(delivery_tls_policy), 0, 0},
     {"delivery", "bounce_domain", CT_STRING, F(bounce_domain), 0, 0},
@@ -140,6 +141,7 @@ void config_defaults(struct sesame_config *cfg)
     strcpy(cfg->delivery_mode, "deliver");
     cfg->mx_port = 25;
     strcpy(cfg->delivery_relay_tls, "opportunistic");
+    cfg->delivery_relay_tls_verify = true;
     strcpy(cfg->delivery_tls, "opportunistic");
     cfg->delivery_max_age_s = 12 * 3600;
     cfg->delivery_retry_initial_s = 60;

@@ -137,6 +137,7 @@ struct sesame_config {
     char delivery_relay_tls[16]; /* none, opportunistic, required, implicit */
     char delivery_relay_username[128];
     char delivery_relay_password[256];
+    bool delivery_relay_tls_verify; /* check the relay's certificate and name */
     char delivery_tls[16];         /* MX delivery: none, opportunistic, required */
     char delivery_tls_policy[512]; /* per destination: "domain=policy, ..." */
     char bounce_domain[256];       /* VERP envelope senders; empty: server.hostname */

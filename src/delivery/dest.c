@@ -449,7 +449,7 @@ static void conn_try(struct dl_conn *c)
         .helo_name = d->cfg.hostname,
         .server_name = h->name,
         .tls = c->tls,
-        .tls_verify = false,
+        .tls_verify = relay && d->cfg.delivery_relay_tls_verify, /* MX: opportunistic */
         .tls_ctx = d->tls_ctx,
         .auth_user =
             relay && d->cfg.delivery_relay_username[0] ? d->cfg.delivery_relay_username : NULL,

@@ -604,6 +604,25 @@ def test_relay_mode_authenticates(instance, servers):
     assert_delivery(inst.wait_final(mid), to)
 
 
+def test_relay_certificate_checked_before_the_password(instance, servers):
+    """relay_tls_verify = true against a self-signed relay: the handshake fails, the
+    password is never sent, and the message stays queued (the operator's to fix)."""
+    relay = servers.receiver(host="127.0.0.1", port=pick_port(), tls=True,
+                             auth={"relay-user": "relay-secret"})
+    inst = delivery_instance(instance, extra=(
+        "[delivery]\nmode = relay\nrelay = %s\nrelay_tls = required\n"
+        "relay_tls_verify = true\nrelay_username = relay-user\n"
+        "relay_password = relay-secret\nretry_initial = 1s\nretry_max = 1s\n" % relay.address))
+    to = addr("someone", unique_domain("verifyrelay"))
+    mid = send_mail(inst, to)
+    wait_until(lambda: recipient_of(inst.queue_show(mid), to)["Attempts"] >= 2, 20,
+               what="two failed attempts")
+    shown = inst.queue_show(mid)
+    assert recipient_of(shown, to)["State"] == "queued"
+    assert not events_of(shown, to)
+    assert relay.auth_attempts == [] and relay.received() == []
+
+
 # ---- crash safety ----
 
 CRASH_MESSAGES = 200
