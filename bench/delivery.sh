@@ -33,6 +33,7 @@
 #   throughput / Postfix's.
 # Needs root (smtp-sink and Postfix drop privileges), the postfix package and
 # python3-dnslib (scripts/install-deps.sh). SIDES="sesame postfix" picks the halves.
+# THREADS=N sets Sesame's server.threads (default: one I/O thread per core).
 # Exit status: 0 when every side that ran delivered everything, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,6 +88,7 @@ start_deliver() { # instance.sh's start, in deliver mode towards smtp-sink via m
   "$build/sesame" init --dir "$dir/i" --port-base "$port" --mode deliver --production \
     --mx-port "$sink_port" --resolver "127.0.0.1:$dns_port" >/dev/null
   sed -i "s/^fsync = .*/fsync = true/" "$dir/i/sesame.conf"
+  [ -z "${THREADS:-}" ] || printf "\n[server]\nthreads = %s\n" "$THREADS" >>"$dir/i/sesame.conf"
   "$build/sesame" -c "$dir/i/sesame.conf" account set --quota 1000000000 --rate 1000000 >/dev/null
   "$build/sesame" -c "$dir/i/sesame.conf" identity verify --force example.com >/dev/null
   "$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &

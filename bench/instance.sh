@@ -9,6 +9,8 @@ start() { # $1: store.fsync, true or false
   port=$((30000 + RANDOM % 20000))
   "$build/sesame" init --dir "$dir/i" --port-base "$port" --mode capture --production >/dev/null
   sed -i "s/^fsync = .*/fsync = $1/" "$dir/i/sesame.conf"
+  # THREADS=N: server.threads (default: one I/O thread per core)
+  [ -z "${THREADS:-}" ] || printf "\n[server]\nthreads = %s\n" "$THREADS" >> "$dir/i/sesame.conf"
   "$build/sesame" -c "$dir/i/sesame.conf" account set --quota 1000000000 --rate 1000000 >/dev/null
   "$build/sesame" -c "$dir/i/sesame.conf" identity verify --force bench@example.com >/dev/null
   "$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &
