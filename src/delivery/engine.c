@@ -499,6 +499,15 @@ void delivery_stop(struct delivery *d)
     dns_resolver_free(d->resolver); /* pending lookups are dropped with their callbacks */
     d->resolver = NULL;
     dl_dests_free(d); /* connections close; what was in flight stays queued in the store */
+    /* A freed bufferevent with deferred callbacks pending is finalized by the loop: give
+     * it one last pass, with nothing left that could start new work. */
+    if (d->base) {
+        struct event *quiet[] = {d->inbox_ev, d->retry_timer, d->control_timer};
+        for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
+            if (quiet[i])
+                event_del(quiet[i]);
+        event_base_loop(d->base, EVLOOP_NONBLOCK);
+    }
     dl_results_flush(d);
 }
 
