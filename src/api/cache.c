@@ -48,12 +48,8 @@ struct api_cache {
 
 static unsigned cache_hash(const char *a, const char *b)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *a; a++)
-        h = (h ^ (unsigned char)*a) * 16777619u;
-    for (; b && *b; b++)
-        h = (h ^ (unsigned char)*b) * 16777619u;
-    return h & (CACHE_SLOTS - 1);
+    unsigned h = core_hash(CORE_HASH_SEED, a);
+    return (b ? core_hash(h, b) : h) & (CACHE_SLOTS - 1);
 }
 
 struct api_cache *api_cache_new(int64_t ttl_s)

@@ -54,10 +54,7 @@ void auth_failures_free(struct auth_failures *f)
 
 static unsigned failure_hash(const char *address)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (; *address; address++)
-        h = (h ^ (unsigned char)*address) * 16777619u;
-    return h;
+    return core_hash(CORE_HASH_SEED, address);
 }
 
 /* The key an address is counted under: IPv4 as is, IPv6 by its /64 (one host may use its

@@ -235,11 +235,7 @@ void auth_key_cache_free(struct auth_key_cache *c)
 
 static unsigned key_cache_slot(const char *secret, const char *scope_date, const char *region)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-    const char *parts[] = {secret, scope_date, region};
-    for (int i = 0; i < 3; i++)
-        for (const char *p = parts[i]; *p; p++)
-            h = (h ^ (unsigned char)*p) * 16777619u;
+    unsigned h = core_hash(core_hash(core_hash(CORE_HASH_SEED, secret), scope_date), region);
     return h % KEY_CACHE_SLOTS;
 }
 

@@ -93,6 +93,7 @@ static const struct config_key config_keys[] = {
     {"delivery", "final_timeout", CT_DURATION, F(delivery_final_timeout_s), 1, 3600},
     {"delivery", "idle_timeout", CT_DURATION, F(delivery_idle_timeout_s), 1, 3600},
     {"delivery", "suppression_ttl", CT_DURATION, F(suppression_ttl_s), 1, 86400 * 365},
+    {"delivery", "memory", CT_BYTES, F(delivery_memory_bytes), 0, 1e12},
     {"limits", "max_message_bytes", CT_BYTES, F(max_message_bytes), 1024, 1e9},
     {"limits", "max_recipients", CT_INT, F(max_recipients), 1, 100000},
     {"limits", "message_id_domain", CT_STRING, F(message_id_domain), 0, 0},
@@ -155,6 +156,7 @@ void config_defaults(struct sesame_config *cfg)
     cfg->delivery_final_timeout_s = 600;
     cfg->delivery_idle_timeout_s = 5;
     cfg->suppression_ttl_s = 14 * 86400;
+    cfg->delivery_memory_bytes = (int64_t)256 * 1024 * 1024;
     cfg->max_message_bytes = 10485760;
     cfg->max_recipients = 50;
     strcpy(cfg->message_id_domain, "email.amazonses.com");

@@ -61,6 +61,11 @@ bool core_utf8_valid(const char *s, size_t len);
 int core_strcasecmp(const char *a, const char *b);
 /* Copies at most outlen-1 bytes and terminates; returns false if it had to truncate. */
 bool core_strlcpy(char *out, const char *in, size_t outlen);
+/* FNV-1a over a string, continuing from h (start with CORE_HASH_SEED), for hash tables;
+ * the _lower form folds ASCII case, for names compared case-insensitively. */
+#define CORE_HASH_SEED 2166136261u
+unsigned core_hash(unsigned h, const char *s);
+unsigned core_hash_lower(unsigned h, const char *s);
 
 /* ---- configuration (one INI file; every key in etc/sesame.conf.example) ---- */
 #define CONFIG_MAX_REGIONS 16
@@ -138,10 +143,10 @@ struct sesame_config {
     char delivery_relay_username[128];
     char delivery_relay_password[256];
     bool delivery_relay_tls_verify; /* check the relay's certificate and name */
-    char delivery_tls[16];         /* MX delivery: none, opportunistic, required */
-    char delivery_tls_policy[512]; /* per destination: "domain=policy, ..." */
-    char bounce_domain[256];       /* VERP envelope senders; empty: server.hostname */
-    int64_t delivery_max_age_s;    /* then a Transient bounce (DECISIONS 32) */
+    char delivery_tls[16];          /* MX delivery: none, opportunistic, required */
+    char delivery_tls_policy[512];  /* per destination: "domain=policy, ..." */
+    char bounce_domain[256];        /* VERP envelope senders; empty: server.hostname */
+    int64_t delivery_max_age_s;     /* then a Transient bounce (DECISIONS 32) */
     int64_t delivery_retry_initial_s;
     int64_t delivery_retry_max_s;
     double delivery_retry_factor;
@@ -154,6 +159,7 @@ struct sesame_config {
     int64_t delivery_final_timeout_s;
     int64_t delivery_idle_timeout_s; /* an unused connection is kept this long for reuse */
     int64_t suppression_ttl_s;
+    int64_t delivery_memory_bytes; /* message bytes kept in memory for waiting recipients */
     /* [limits] */
     int64_t max_message_bytes;
     int max_recipients;

@@ -332,6 +332,22 @@ bool core_utf8_valid(const char *s, size_t len)
     return true;
 }
 
+unsigned core_hash(unsigned h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+unsigned core_hash_lower(unsigned h, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 16777619u;
+    }
+    return h;
+}
+
 int core_strcasecmp(const char *a, const char *b)
 {
     for (;; a++, b++) {

@@ -15,10 +15,6 @@ struct event_base;
 #define DL_ADDRESS_LEN 321
 #define DL_DEST_BUCKETS 4096
 #define DL_MSG_BUCKETS 65536
-/* Message bytes kept in memory for recipients waiting for a connection; past it they are
- * read again from the store when their turn comes, so a long backlog cannot exhaust
- * memory. */
-#define DL_DATA_BUDGET ((size_t)256 << 20)
 
 /* A message with recipients still to deliver. Its bytes are loaded when a transaction
  * needs them and dropped when none of its recipients is ready or in flight. */
@@ -123,7 +119,7 @@ struct delivery {
     struct dl_result *results;
     int result_count, result_cap;
     char bounce_domain[256];
-    size_t data_bytes; /* message bytes in memory (DL_DATA_BUDGET) */
+    size_t data_bytes; /* message bytes in memory (delivery.memory) */
 };
 
 struct dl_inbox {
@@ -140,7 +136,7 @@ void dl_heap_remove(struct delivery *d, struct dl_rcpt *r);
 struct dl_message *dl_message_find(struct delivery *d, const char *id);
 void dl_message_unref(struct delivery *d, struct dl_message *m); /* frees when pending is 0 */
 bool dl_message_load(struct delivery *d, struct dl_message *m);
-/* Drops the bytes when nothing needs them, or when over DL_DATA_BUDGET and no
+/* Drops the bytes when nothing needs them, or when over delivery.memory and no
  * transaction uses them. */
 void dl_message_idle(struct delivery *d, struct dl_message *m);
 /* A recipient reached its final outcome: forgotten, and its message once it was the last. */

@@ -37,14 +37,6 @@ struct dl_conn {
     struct smtp_client_tx tx;
 };
 
-static unsigned hash_name(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)(*s | 0x20)) * 16777619u;
-    return h;
-}
-
 /* delivery.tls, or this domain's entry in delivery.tls_policy ("domain=policy, ..."). */
 static enum smtp_client_tls tls_policy_for(const struct sesame_config *cfg, const char *domain,
                                            bool relay)
@@ -94,7 +86,7 @@ struct dl_dest *dl_dest_for(struct delivery *d, const char *address)
     }
     const char *at = strrchr(address, '@');
     const char *domain = at ? at + 1 : address;
-    struct dl_dest **head = &d->dests[hash_name(domain) % DL_DEST_BUCKETS];
+    struct dl_dest **head = &d->dests[core_hash_lower(CORE_HASH_SEED, domain) % DL_DEST_BUCKETS];
     for (struct dl_dest *dest = *head; dest; dest = dest->hash_next)
         if (!strcasecmp(dest->name, domain))
             return dest;

@@ -10,17 +10,10 @@
 
 /* ---- messages ---- */
 
-static unsigned hash_str(const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 struct dl_message *dl_message_find(struct delivery *d, const char *id)
 {
-    for (struct dl_message *m = d->messages[hash_str(id) % DL_MSG_BUCKETS]; m; m = m->hash_next)
+    for (struct dl_message *m = d->messages[core_hash(CORE_HASH_SEED, id) % DL_MSG_BUCKETS]; m;
+         m = m->hash_next)
         if (!strcmp(m->id, id))
             return m;
     return NULL;
@@ -36,7 +29,7 @@ static struct dl_message *message_add(struct delivery *d, const struct store_rec
     core_strlcpy(m->region, r->region, sizeof m->region);
     core_strlcpy(m->source, r->source, sizeof m->source);
     m->created_ms = r->created_ms;
-    struct dl_message **head = &d->messages[hash_str(m->id) % DL_MSG_BUCKETS];
+    struct dl_message **head = &d->messages[core_hash(CORE_HASH_SEED, m->id) % DL_MSG_BUCKETS];
     m->hash_next = *head;
     *head = m;
     return m;
@@ -90,7 +83,8 @@ static void message_drop_data(struct delivery *d, struct dl_message *m)
 
 void dl_message_idle(struct delivery *d, struct dl_message *m)
 {
-    if (m->data && !m->sending && (m->active == 0 || d->data_bytes > DL_DATA_BUDGET))
+    if (m->data && !m->sending &&
+        (m->active == 0 || d->data_bytes > (size_t)d->cfg.delivery_memory_bytes))
         message_drop_data(d, m);
 }
 
@@ -109,7 +103,7 @@ void dl_message_unref(struct delivery *d, struct dl_message *m)
 {
     if (m->pending > 0)
         return;
-    struct dl_message **p = &d->messages[hash_str(m->id) % DL_MSG_BUCKETS];
+    struct dl_message **p = &d->messages[core_hash(CORE_HASH_SEED, m->id) % DL_MSG_BUCKETS];
     while (*p && *p != m)
         p = &(*p)->hash_next;
     if (*p)

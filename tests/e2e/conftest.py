@@ -833,6 +833,18 @@ def delivery_instance(factory, mx_port=None, extra="", production=True, start=Tr
     return inst
 
 
+@pytest.fixture(scope="module")
+def port():
+    """A delivery module's mx_port: every MX server of the module listens on it."""
+    return pick_port()
+
+
+@pytest.fixture(scope="module")
+def inst(module_instance, port, request):
+    """A delivery module's shared instance, with the module's CONFIG appended."""
+    return delivery_instance(module_instance, port, request.module.CONFIG)
+
+
 def send_mail(inst, to, subject="delivery test", body="Hello from the delivery tests.\n",
               cc=(), source=None, ses=None):
     """SendEmail through boto3; returns the MessageId."""

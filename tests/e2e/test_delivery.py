@@ -42,15 +42,8 @@ final_timeout = 5s
 """ % BOUNCE_DOMAIN
 
 
-@pytest.fixture(scope="module")
-def port():
-    """The mx_port of this module's instances: every MX server listens on it."""
-    return pick_port()
-
-
-@pytest.fixture(scope="module")
-def inst(module_instance, port):
-    return delivery_instance(module_instance, port, CONFIG)
+# `port` and `inst`, this module's MX port and instance (built from CONFIG), come from
+# conftest.py.
 
 
 def addr(local, domain):

@@ -24,14 +24,8 @@ final_timeout = 2s
 """
 
 
-@pytest.fixture(scope="module")
-def port():
-    return pick_port()
-
-
-@pytest.fixture(scope="module")
-def inst(module_instance, port):
-    return delivery_instance(module_instance, port, CONFIG)
+# `port` and `inst`, this module's MX port and instance (built from CONFIG), come from
+# conftest.py.
 
 
 def scripted_domain(servers, port, dns, script, prefix="fault"):
