@@ -49,7 +49,7 @@ fuzz: build-fuzz
 
 test: deps
 	$(MAKE) unit
-	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) fuzz FUZZ_SECONDS=15
 	$(MAKE) e2e
 
 bench: deps build

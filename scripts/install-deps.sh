@@ -12,7 +12,10 @@ packages=(
   # runtime tools
   openssl sqlite3 ca-certificates
   # test clients and peers
-  python3 python3-pytest python3-boto3 python3-dnslib python3-aiosmtpd python3-dkim awscli
+  python3 python3-pytest python3-boto3 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl
+  python3-dnspython awscli
+  # independent DKIM verifiers (RSA and Ed25519) and a zone file checker
+  libmail-dkim-perl libcryptx-perl opendkim-tools bind9-utils
   swaks libnet-ssleay-perl curl wrk
   # a real MTA relaying through Sesame's SMTP interface (tests start private instances)
   postfix libsasl2-modules

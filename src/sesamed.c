@@ -41,6 +41,7 @@ struct daemon {
     struct api_shared *api;
     struct smtp_shared *smtp; /* NULL when no SMTP listener is configured */
     struct delivery *delivery;
+    struct core_pool *pool; /* DKIM signing and key generation */
     SSL_CTX *tls;
     int thread_count;
     struct io_thread threads[MAX_IO_THREADS];
@@ -109,6 +110,15 @@ static void hand_to_delivery(const struct send_queued *q, void *ctx)
     delivery_enqueue(ctx, &m);
 }
 
+/* Before the writer starts: the operator's key is made and stored directly, once. */
+static int dkim_operator_setup(struct daemon *d)
+{
+    struct store_conn *c = store_conn_open(d->store);
+    int rc = c ? send_dkim_operator_setup(d->send, c) : -1;
+    store_conn_close(c);
+    return rc;
+}
+
 static int daemon_start(struct daemon *d)
 {
     char err[512];
@@ -119,11 +129,14 @@ static int daemon_start(struct daemon *d)
         return log_error("store: %s", err), -1;
     d->failures = auth_failures_new(d->cfg.auth_failure_limit, d->cfg.auth_failure_window_s * 1000);
     d->send = send_shared_new(&d->cfg, d->store);
-    if (!d->failures || !d->send || store_writer_start(d->store) != STORE_OK ||
+    d->pool = core_pool_new(d->cfg.dkim_threads, "sesamed-cpu");
+    if (!d->failures || !d->send || !d->pool || dkim_operator_setup(d) != 0 ||
+        store_writer_start(d->store) != STORE_OK ||
         !(d->delivery = delivery_start(&d->cfg, d->store)) ||
         !(d->api = api_shared_new(&d->cfg, d->store, d->send, d->failures)))
         return -1;
     send_shared_on_queued(d->send, hand_to_delivery, d->delivery);
+    send_shared_use_pool(d->send, d->pool);
     if (smtp_configured(&d->cfg) &&
         !(d->smtp = smtp_shared_new(&d->cfg, d->store, d->send, d->failures, d->tls)))
         return -1;
@@ -199,6 +212,7 @@ static void daemon_stop(struct daemon *d)
             event_base_once(d->threads[i].base, -1, EV_TIMEOUT, io_thread_stop_accepting,
                             &d->threads[i], NULL);
     smtp_drain(d);
+    core_pool_stop(d->pool);    /* signatures in progress finish and reach their threads */
     delivery_stop(d->delivery); /* before the writer: its last results are written */
     if (d->store)
         store_writer_stop(d->store);
@@ -222,6 +236,7 @@ static void daemon_stop(struct daemon *d)
     api_shared_free(d->api);
     smtp_shared_free(d->smtp);
     delivery_free(d->delivery);
+    core_pool_free(d->pool); /* no I/O thread is left to call it */
     send_shared_free(d->send);
     auth_failures_free(d->failures);
     store_close(d->store);

@@ -34,6 +34,7 @@ static void admin_help(FILE *out)
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         for (const struct admin_verb *v = groups[g].verbs; v->name; v++)
             fprintf(out, "  %s\n", v->usage);
+    fprintf(out, "  %s\n", admin_dkim_zone_verb.usage);
     fprintf(out, "\nEvery command takes --help. Exit status: 0 done, 1 failed, 2 usage error.\n");
 }
 
@@ -244,6 +245,8 @@ int admin_main(int argc, char **argv)
         return admin_help(stderr), ADMIN_USAGE;
     if (!strcmp(argv[i], "init"))
         return run_verb(&admin_init_verb, &ctx, argc - i - 1, argv + i + 1);
+    if (!strcmp(argv[i], "dkim-zone"))
+        return run_verb(&admin_dkim_zone_verb, &ctx, argc - i - 1, argv + i + 1);
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         if (!strcmp(argv[i], groups[g].name))
             return run_group(&groups[g], &ctx, argc - i - 1, argv + i + 1);

@@ -70,6 +70,7 @@ void admin_key_print(const struct store_key *k, const struct sesame_config *cfg,
 void admin_key_line(const struct store_key *k, void *ctx);
 
 extern const struct admin_verb admin_init_verb;
+extern const struct admin_verb admin_dkim_zone_verb;
 extern const struct admin_verb admin_account_verbs[];
 extern const struct admin_verb admin_key_verbs[];
 extern const struct admin_verb admin_user_verbs[];

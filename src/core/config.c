@@ -67,6 +67,14 @@ static const struct config_key config_keys[] = {
     {"verification", "email_link_ttl", CT_DURATION, F(email_link_ttl_s), 1, 86400 * 365},
     {"verification", "link_base_url", CT_STRING, F(link_base_url), 0, 0},
     {"verification", "sender", CT_STRING, F(verification_sender), 0, 0},
+    {"dkim", "host_zone", CT_STRING, F(dkim_host_zone), 0, 0},
+    {"dkim", "key_bits", CT_INT, F(dkim_key_bits), 1024, 4096},
+    {"dkim", "ed25519", CT_BOOL, F(dkim_ed25519), 0, 0},
+    {"dkim", "operator_domain", CT_STRING, F(dkim_operator_domain), 0, 0},
+    {"dkim", "operator_selector", CT_STRING, F(dkim_operator_selector), 0, 0},
+    {"dkim", "failure_window", CT_DURATION, F(dkim_failure_window_s), 1, 86400 * 365},
+    {"dkim", "revocation_window", CT_DURATION, F(dkim_revocation_window_s), 1, 86400 * 365},
+    {"dkim", "threads", CT_INT, F(dkim_threads), 0, 64},
     {"dns", "resolver", CT_STRING, F(dns_resolver), 0, 0},
     {"dns", "timeout_ms", CT_INT, F(dns_timeout_ms), 10, 600000},
     {"delivery", "mode", CT_STRING, F(delivery_mode), 0, 0},
@@ -138,6 +146,10 @@ void config_defaults(struct sesame_config *cfg)
     cfg->verify_failure_window_s = 72 * 3600;
     cfg->verify_revocation_window_s = 72 * 3600;
     cfg->email_link_ttl_s = 24 * 3600;
+    cfg->dkim_key_bits = 2048;
+    strcpy(cfg->dkim_operator_selector, "sesame");
+    cfg->dkim_failure_window_s = 72 * 3600;
+    cfg->dkim_revocation_window_s = 5 * 86400;
     cfg->dns_timeout_ms = 5000;
     strcpy(cfg->delivery_mode, "deliver");
     cfg->mx_port = 25;
@@ -291,8 +303,44 @@ static bool config_tls_ok(const char *policy, bool relay)
            !strcmp(policy, "required") || (relay && !strcmp(policy, "implicit"));
 }
 
+/* A DNS name of letters, digits, '-' and '_' labels (1..63 each, len at most max). */
+static bool config_dns_name(const char *s, size_t max, bool dots)
+{
+    size_t len = strlen(s), label = 0;
+    if (len == 0 || len > max)
+        return false;
+    for (const char *p = s; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_';
+        if (*p == '.' && dots && label > 0)
+            label = 0;
+        else if (!ok || ++label > 63)
+            return false;
+    }
+    return label > 0;
+}
+
+/* The operator's selector is stored as a token (up to 39 characters): a longer one would
+ * be cut, then differ from the configuration at every start and make a new key. */
+static bool config_dkim_ok(const struct sesame_config *cfg, char *err, size_t errlen)
+{
+    if (cfg->dkim_operator_domain[0] && !config_dns_name(cfg->dkim_operator_domain, 253, true))
+        return snprintf(err, errlen, "invalid domain '%s' for key 'dkim.operator_domain'",
+                        cfg->dkim_operator_domain),
+               false;
+    if (!config_dns_name(cfg->dkim_operator_selector, 39, true))
+        return snprintf(err, errlen,
+                        "invalid selector '%s' for key 'dkim.operator_selector' (1 to 39 "
+                        "letters, digits, '-', '_' and '.')",
+                        cfg->dkim_operator_selector),
+               false;
+    return true;
+}
+
 static bool config_validate(const struct sesame_config *cfg, char *err, size_t errlen)
 {
+    if (!config_dkim_ok(cfg, err, errlen))
+        return false;
     static const char *modes[] = {"deliver", "relay", "capture"};
     bool mode_ok = false;
     for (size_t i = 0; i < 3; i++)

@@ -67,6 +67,24 @@ bool core_strlcpy(char *out, const char *in, size_t outlen);
 unsigned core_hash(unsigned h, const char *s);
 unsigned core_hash_lower(unsigned h, const char *s);
 
+/* ---- the CPU pool: heavy work (DKIM signing, key generation) off the I/O threads ---- */
+struct event_base;
+struct core_pool;
+typedef void (*core_pool_fn)(void *ctx);
+/* threads <= 0: one per core. NULL on failure. */
+struct core_pool *core_pool_new(int threads, const char *name);
+/* work runs on a pool thread, then done on base's thread (base must have libevent's
+ * pthreads locking, as sesamed's do); base NULL: done runs on the pool thread too. */
+void core_pool_run(struct core_pool *p, struct event_base *base, core_pool_fn work,
+                   core_pool_fn done, void *ctx);
+/* Runs every job already queued (their done callbacks are posted) and joins the threads;
+ * jobs submitted after that run at once on the caller's thread, so a late caller is
+ * still answered. */
+void core_pool_stop(struct core_pool *p);
+/* Stops it if needed and frees it: once no thread can call core_pool_run any more. */
+void core_pool_free(struct core_pool *p);
+int core_pool_threads(const struct core_pool *p);
+
 /* ---- configuration (one INI file; every key in etc/sesame.conf.example) ---- */
 #define CONFIG_MAX_REGIONS 16
 #define CONFIG_REGION_LEN 32
@@ -131,6 +149,15 @@ struct sesame_config {
     int64_t email_link_ttl_s;
     char link_base_url[256];       /* empty: derived from the HTTPS (else HTTP) listener */
     char verification_sender[256]; /* From of verification emails; empty: no-reply@hostname */
+    /* [dkim] (spec 20 §2, DECISIONS 27) */
+    char dkim_host_zone[256]; /* CNAME targets <token>.<zone>; empty: dkim.<server.hostname> */
+    int dkim_key_bits;        /* RSA key size of new token sets */
+    bool dkim_ed25519;        /* new sets: the second key is Ed25519, a second signature */
+    char dkim_operator_domain[256];   /* every message also signed with d= this; empty: off */
+    char dkim_operator_selector[64];  /* its selector */
+    int64_t dkim_failure_window_s;    /* Pending this long: Failed */
+    int64_t dkim_revocation_window_s; /* a Success set's records missing this long: revoked */
+    int dkim_threads;                 /* the signing pool; 0: one per core */
     /* [dns] */
     char dns_resolver[CONFIG_ADDR_LEN]; /* host:port; empty: the system resolver */
     int64_t dns_timeout_ms;

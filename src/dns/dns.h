@@ -1,6 +1,7 @@
 /* dns: the asynchronous resolver (c-ares on libevent) and domain verification: TXT
  * records at _amazonses.<domain> (or amazonses.<domain>) polled until they match the
- * token, and rechecked after, so that a removed record revokes (DECISIONS 25). */
+ * token, and rechecked after, so that a removed record revokes (DECISIONS 25); Easy DKIM
+ * token sets checked the same way through their CNAMEs and key records (DECISIONS 27). */
 #ifndef SESAME_DNS_H
 #define SESAME_DNS_H
 
@@ -8,6 +9,7 @@
 #include "store/store.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct event_base;
 struct dns_resolver;
@@ -33,6 +35,38 @@ void dns_verifier_free(struct dns_verifier *v);
  * SERVFAIL). Returns true when the status changed. */
 bool dns_verify_next(struct store_identity *id, bool found, bool failed, int64_t now_ms,
                      int64_t failure_window_ms, int64_t revocation_window_ms);
+
+/* ---- Easy DKIM status (dkim_check.c; spec 20 §2.2, §2.4, DECISIONS 27) ---- */
+
+/* CNAME lookup: cb gets the target, lower-case and without a trailing dot, with
+ * DNS_FOUND; NULL with DNS_NOT_FOUND (NXDOMAIN, no CNAME) or DNS_FAILED (SERVFAIL,
+ * timeout, an unreadable answer). Not called once the resolver is freed. */
+typedef void (*dns_cname_cb)(enum dns_result result, const char *target, void *ctx);
+void dns_resolve_cname(struct dns_resolver *r, const char *name, dns_cname_cb cb, void *ctx);
+/* The reading of a CNAME answer (status as c-ares's query callback gives it), pure for
+ * tests and the fuzzer: the target of the CNAME owned by the question's name. */
+enum dns_result dns_cname_answer_parse(int status, const unsigned char *abuf, int alen,
+                                       char *target, size_t target_len);
+
+/* Whether txt is a DKIM key record (RFC 6376 §3.6.1) whose p= is public_b64, the
+ * whitespace inside p= ignored. A record with v= other than DKIM1, v= not first, two p=
+ * or a tag without '=' never matches. */
+bool dns_dkim_txt_matches(const char *txt, const char *public_b64);
+
+/* The state machine of one token set, as dns_verify_next: found when every token's
+ * CNAME and key record are right; failed when a lookup failed and the set was not found. */
+bool dns_dkim_next(struct store_dkim *d, bool found, bool failed, int64_t now_ms,
+                   int64_t failure_window_ms, int64_t revocation_window_ms);
+
+/* The polling of token sets, driven by the domain verifier's tick and resolver (verify.c):
+ * poll starts checks of the sets last checked before due_before_ms, unless a round is
+ * still running; free after dns_resolver_free, which leaves no lookup to answer. */
+struct dns_dkim_checker;
+struct dns_dkim_checker *dns_dkim_checker_new(struct event_base *base,
+                                              const struct sesame_config *cfg, struct store *store,
+                                              struct store_conn *conn, struct dns_resolver *r);
+void dns_dkim_checker_poll(struct dns_dkim_checker *c, int64_t due_before_ms);
+void dns_dkim_checker_free(struct dns_dkim_checker *c);
 
 /* ---- MX resolution (mx.c): where mail for a domain goes (RFC 5321 §5.1) ---- */
 #define DNS_MX_HOSTS_MAX 16

@@ -3,10 +3,13 @@
 #include "dns/dns_internal.h"
 
 #include <ares.h>
+#include <ares_dns.h>
 #include <arpa/nameser.h>
+#include <ctype.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define DNS_MAX_SOCKETS 16
 
@@ -220,5 +223,111 @@ void dns_resolve_txt(struct dns_resolver *r, const char *name, dns_txt_cb cb, vo
     q->cb = cb;
     q->ctx = ctx;
     ares_query(r->channel, name, ns_c_in, ns_t_txt, dns_txt_done, q);
+    dns_schedule_timer(r);
+}
+
+/* Reads one name at *p and moves past it; out (malloc'd by c-ares) if asked for. */
+static bool dns_read_name(const unsigned char *abuf, int alen, const unsigned char **p, char **out)
+{
+    char *name;
+    long enclen;
+    if (*p >= abuf + alen || ares_expand_name(*p, abuf, alen, &name, &enclen) != ARES_SUCCESS)
+        return false;
+    *p += enclen;
+    if (out)
+        *out = name;
+    else
+        ares_free_string(name);
+    return *p <= abuf + alen;
+}
+
+/* The target of a CNAME record owned by qname, in the answer section at p. */
+static enum dns_result dns_cname_find(const unsigned char *abuf, int alen, const unsigned char *p,
+                                      const char *qname, char *target, size_t target_len)
+{
+    const unsigned char *end = abuf + alen;
+    for (int i = 0, n = DNS_HEADER_ANCOUNT(abuf); i < n; i++) {
+        char *owner = NULL;
+        if (!dns_read_name(abuf, alen, &p, &owner) || end - p < RRFIXEDSZ) {
+            ares_free_string(owner);
+            return DNS_FAILED;
+        }
+        bool mine =
+            DNS_RR_TYPE(p) == ns_t_cname && DNS_RR_CLASS(p) == ns_c_in && !strcasecmp(owner, qname);
+        ares_free_string(owner);
+        int rdlen = DNS_RR_LEN(p);
+        p += RRFIXEDSZ;
+        if (end - p < rdlen)
+            return DNS_FAILED;
+        char *name = NULL;
+        const unsigned char *rdata = p;
+        if (mine && (!dns_read_name(abuf, alen, &rdata, &name) || rdata > p + rdlen)) {
+            ares_free_string(name);
+            return DNS_FAILED;
+        }
+        if (mine) {
+            size_t len = strlen(name);
+            while (len > 0 && name[len - 1] == '.')
+                len--;
+            name[len] = '\0';
+            /* A name that does not fit is not a target this caller could be looking for. */
+            bool fits = len > 0 && core_strlcpy(target, name, target_len);
+            ares_free_string(name);
+            for (char *c = target; fits && *c; c++)
+                *c = (char)tolower((unsigned char)*c);
+            return fits ? DNS_FOUND : DNS_NOT_FOUND;
+        }
+        p += rdlen;
+    }
+    return DNS_NOT_FOUND; /* other records only: the name has no CNAME */
+}
+
+enum dns_result dns_cname_answer_parse(int status, const unsigned char *abuf, int alen,
+                                       char *target, size_t target_len)
+{
+    if (target_len)
+        target[0] = '\0';
+    if (status == ARES_ENOTFOUND || status == ARES_ENODATA)
+        return DNS_NOT_FOUND;
+    if (status != ARES_SUCCESS || !abuf || alen < HFIXEDSZ || DNS_HEADER_QDCOUNT(abuf) != 1)
+        return DNS_FAILED;
+    const unsigned char *p = abuf + HFIXEDSZ;
+    char *qname = NULL;
+    if (!dns_read_name(abuf, alen, &p, &qname) || abuf + alen - p < QFIXEDSZ) {
+        ares_free_string(qname);
+        return DNS_FAILED;
+    }
+    enum dns_result res = dns_cname_find(abuf, alen, p + QFIXEDSZ, qname, target, target_len);
+    ares_free_string(qname);
+    if (res != DNS_FOUND && target_len)
+        target[0] = '\0';
+    return res;
+}
+
+struct dns_cname_query {
+    dns_cname_cb cb;
+    void *ctx;
+};
+
+static void dns_cname_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+    (void)timeouts;
+    struct dns_cname_query *q = arg;
+    if (status != ARES_EDESTRUCTION) { /* else the resolver is being freed: no call */
+        char target[256];
+        enum dns_result res = dns_cname_answer_parse(status, abuf, alen, target, sizeof target);
+        q->cb(res, res == DNS_FOUND ? target : NULL, q->ctx);
+    }
+    free(q);
+}
+
+void dns_resolve_cname(struct dns_resolver *r, const char *name, dns_cname_cb cb, void *ctx)
+{
+    struct dns_cname_query *q = malloc(sizeof *q);
+    if (!q)
+        abort();
+    q->cb = cb;
+    q->ctx = ctx;
+    ares_query(r->channel, name, ns_c_in, ns_t_cname, dns_cname_done, q);
     dns_schedule_timer(r);
 }

@@ -1,6 +1,7 @@
 /* Domain verification (DECISIONS 25): poll the TXT records of domain identities that are
  * due, move them through Pending -> Success / Failed, and revoke a verified domain whose
- * record has been missing for the revocation window. */
+ * record has been missing for the revocation window. The same tick and resolver drive the
+ * Easy DKIM checks (dkim_check.c). */
 #include "dns/dns.h"
 
 #include <event2/event.h>
@@ -16,6 +17,7 @@ struct dns_verifier {
     struct store *store;
     struct store_conn *conn;
     struct dns_resolver *resolver;
+    struct dns_dkim_checker *dkim;
     struct event *tick;
     struct verify_check *asking; /* checks waiting for DNS, freed here if the resolver goes */
     int in_flight;               /* checks not yet written back; a new round waits for them */
@@ -144,10 +146,11 @@ static void verify_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct dns_verifier *v = arg;
-    if (v->in_flight > 0)
-        return;
     /* Half a tick of slack: a check stored just after the last tick is due at this one. */
     int64_t due_before = core_now_ms() - v->cfg.verify_poll_interval_s * 1000 + v->tick_ms / 2;
+    dns_dkim_checker_poll(v->dkim, due_before);
+    if (v->in_flight > 0)
+        return;
     if (store_identity_list_due(v->conn, due_before, VERIFY_BATCH, verify_start_check, v) !=
         STORE_OK)
         log_warn("verification: cannot read the identities that are due");
@@ -164,7 +167,9 @@ struct dns_verifier *dns_verifier_start(struct event_base *base, const struct se
     v->store = store;
     v->conn = store_conn_open(store);
     v->resolver = dns_resolver_new(base, cfg);
-    if (!v->conn || !v->resolver) {
+    if (v->conn && v->resolver)
+        v->dkim = dns_dkim_checker_new(base, cfg, store, v->conn, v->resolver);
+    if (!v->dkim) {
         dns_verifier_free(v);
         return NULL;
     }
@@ -190,6 +195,7 @@ void dns_verifier_free(struct dns_verifier *v)
         verify_asking_unlink(k);
         free(k);
     }
+    dns_dkim_checker_free(v->dkim);
     store_conn_close(v->conn);
     free(v);
 }

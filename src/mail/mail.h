@@ -105,4 +105,51 @@ bool mail_domain_valid(const char *domain);
 /* Lower-cases a domain identity; email identities stay as given (DECISIONS 9). */
 void mail_identity_normalize(char *identity);
 
+/* ---- DKIM (RFC 6376; Ed25519 per RFC 8463): keys and signing ---- */
+enum mail_dkim_alg { MAIL_DKIM_RSA_SHA256, MAIL_DKIM_ED25519_SHA256 };
+struct mail_dkim_key; /* a loaded private key; read-only once loaded, so threads may share it */
+/* Generates a key: RSA of `bits` (1024..4096) or Ed25519 when bits == 0. private_pem gets the
+ * PKCS#8 PEM, public_b64 the p= value of its DNS record (base64 of the DER
+ * SubjectPublicKeyInfo for RSA, of the raw 32-byte public key for Ed25519). 0 on success. */
+int mail_dkim_keygen(int bits, struct buf *private_pem, struct buf *public_b64);
+/* Loads an unencrypted PEM private key (PKCS#8, or PKCS#1 "RSA PRIVATE KEY"): RSA of 1024 to
+ * 4096 bits or Ed25519. NULL with err when it is anything else. */
+struct mail_dkim_key *mail_dkim_key_load(const char *pem, char *err, size_t errlen);
+void mail_dkim_key_free(struct mail_dkim_key *k);
+enum mail_dkim_alg mail_dkim_key_alg(const struct mail_dkim_key *k);
+int mail_dkim_key_public(const struct mail_dkim_key *k, struct buf *public_b64); /* p= */
+/* The TXT record text: "v=DKIM1; k=rsa; p=..." or "v=DKIM1; k=ed25519; p=..." */
+int mail_dkim_key_record(const struct mail_dkim_key *k, struct buf *txt);
+
+#define MAIL_DKIM_DEFAULT_HEADERS                                                                  \
+    "From:To:Subject:MIME-Version:Content-Type:Content-Transfer-Encoding:Date:Message-ID"
+#define MAIL_DKIM_MAX_HEADERS 64 /* h= entries */
+
+struct mail_dkim_signer {
+    const char *domain;   /* d= */
+    const char *selector; /* s= */
+    const struct mail_dkim_key *key;
+    int64_t time_s;    /* t= */
+    bool relaxed_body; /* c=relaxed/relaxed; false (default): c=relaxed/simple */
+    /* h= candidates, colon-separated. NULL: MAIL_DKIM_DEFAULT_HEADERS, of which only those
+     * present in the message are listed. A caller's list is signed as given: a name listed
+     * more often than it occurs signs the missing instances as absent (oversigning). */
+    const char *headers;
+};
+/* Signs a canonical message (CRLF line ends, header section, blank line, body) and
+ * appends one complete "DKIM-Signature: ...\r\n" header field (folded at most 78
+ * columns, continuation lines starting with a tab) to out, meant to be placed before
+ * the message's first header. The message must have a From field and h= must list it
+ * (RFC 6376 §5.4); d= and s= are DNS names (letters, digits, '-', '.', '_'). A last
+ * body line without CRLF is signed as SMTP will send it, with one. 0 on success; -1 with
+ * err on failure, out unchanged. */
+int mail_dkim_sign(const char *msg, size_t len, const struct mail_dkim_signer *s, struct buf *out,
+                   char *err, size_t errlen);
+/* Canonicalization, exposed for tests and the fuzzer. A header field is given whole
+ * (name, colon, value with any folding CRLFs, final CRLF optional); relaxed form appended
+ * to out with its CRLF. field must not point into out. */
+void mail_dkim_canon_header_relaxed(const char *field, size_t len, struct buf *out);
+/* SHA-256 of the body under simple or relaxed canonicalization (RFC 6376 §3.4.3/§3.4.4). */
+void mail_dkim_body_hash(const char *body, size_t len, bool relaxed, unsigned char out[32]);
+
 #endif

@@ -24,6 +24,7 @@ struct send_job {
     int quota_recipients;
     char source[ADDR_LEN];             /* where feedback goes */
     char identity[STORE_IDENTITY_LEN]; /* governs the From */
+    char from[ADDR_LEN];               /* the From address it governs (DKIM's d=) */
     struct buf unverified;             /* identities that failed the check, comma-joined */
     struct buf meta; /* members of the capture entry's JSON object, comma-joined */
     bool raw;        /* SendRawEmail or SMTP: the size was checked on the bytes as sent */
@@ -39,7 +40,21 @@ struct send_shared *send_shared_new(const struct sesame_config *cfg, struct stor
     sh->cfg = *cfg;
     sh->store = store;
     pthread_mutex_init(&sh->lock, NULL);
+    if (send_dkim_cache_init(sh) != 0) {
+        send_shared_free(sh);
+        return NULL;
+    }
     return sh;
+}
+
+void send_shared_use_pool(struct send_shared *sh, struct core_pool *pool)
+{
+    sh->pool = pool;
+}
+
+struct core_pool *send_shared_pool(const struct send_shared *sh)
+{
+    return sh->pool;
 }
 
 void send_shared_on_queued(struct send_shared *sh, send_queued_fn fn, void *ctx)
@@ -53,6 +68,7 @@ void send_shared_free(struct send_shared *sh)
     if (!sh)
         return;
     send_limits_free(sh);
+    send_dkim_cache_free(sh);
     pthread_mutex_destroy(&sh->lock);
     free(sh);
 }
@@ -181,8 +197,10 @@ static void check_sender(struct send_job *j, const char *address, bool governs)
     char governing[STORE_IDENTITY_LEN];
     if (!send_identity_find(&j->who, address, governing, sizeof governing))
         note_unverified(j, address);
-    else if (governs && !j->identity[0])
+    else if (governs && !j->identity[0]) {
         core_strlcpy(j->identity, governing, sizeof j->identity);
+        core_strlcpy(j->from, address, sizeof j->from);
+    }
 }
 
 /* Sandbox: every recipient but the simulator's must be verified too (spec 20 §7.6). */
@@ -299,7 +317,54 @@ static void send_write_done(int status, void *ctx)
     job_free(j);
 }
 
-/* Size, quota and rate, then the durable write; done hears the MessageId after commit. */
+static void job_store(struct send_job *j, struct event_base *base);
+
+/* DKIM (spec 20 §2.3.3): after every rewrite, before the bytes are stored, on the pool. */
+struct sign_job {
+    struct send_job *job;
+    struct event_base *base;
+    struct send_dkim_keys *sets[2]; /* the From domain's, the operator's */
+};
+
+static void sign_work(void *ctx)
+{
+    struct sign_job *s = ctx;
+    struct send_job *j = s->job;
+    struct buf signed_message;
+    buf_init(&signed_message);
+    send_dkim_sign(j->message.data, j->message.len, s->sets, 2, j->now_ms / 1000, &signed_message);
+    buf_free(&j->message);
+    j->message = signed_message;
+}
+
+static void sign_done(void *ctx)
+{
+    struct sign_job *s = ctx;
+    for (int i = 0; i < 2; i++)
+        send_dkim_release(s->job->sh, s->sets[i]);
+    job_store(s->job, s->base);
+    free(s);
+}
+
+static void job_sign(struct send_job *j, struct event_base *base)
+{
+    struct send_dkim_keys *customer = send_dkim_find(j->sh, &j->who, j->identity, j->from);
+    struct send_dkim_keys *operator_keys = send_dkim_operator(j->sh);
+    if (!customer && !operator_keys)
+        return job_store(j, base);
+    struct sign_job *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    *s = (struct sign_job){j, base, {customer, operator_keys}};
+    if (!j->sh->pool) {
+        sign_work(s);
+        return sign_done(s);
+    }
+    core_pool_run(j->sh->pool, base, sign_work, sign_done, s);
+}
+
+/* Size, quota and rate, then signing and the durable write; done hears the MessageId
+ * after the commit. */
 static void job_commit(struct send_job *j, struct event_base *base)
 {
     int64_t max = j->sh->cfg.max_message_bytes;
@@ -312,6 +377,11 @@ static void job_commit(struct send_job *j, struct event_base *base)
                                             j->quota_recipients, msg, sizeof msg);
     if (e != SEND_OK)
         return job_refuse(j, e, "%s", msg);
+    job_sign(j, base);
+}
+
+static void job_store(struct send_job *j, struct event_base *base)
+{
     struct send_write *w = calloc(1, sizeof *w);
     if (!w || !(w->recipients = calloc((size_t)j->recipient_count, sizeof *w->recipients)))
         abort();

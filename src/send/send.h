@@ -86,6 +86,16 @@ typedef void (*send_queued_fn)(const struct send_queued *q, void *ctx);
  * thread, before its caller hears the MessageId. Set before any send. */
 void send_shared_on_queued(struct send_shared *sh, send_queued_fn fn, void *ctx);
 void send_shared_free(struct send_shared *sh);
+/* The pool that signs (DKIM) and makes keys; set before any send. NULL: the caller's thread. */
+void send_shared_use_pool(struct send_shared *sh, struct core_pool *pool);
+struct core_pool *send_shared_pool(const struct send_shared *sh);
+/* Loads (creating it on first use) the operator's signing key for dkim.operator_domain;
+ * conn reads it, creation goes through the writer. -1 on failure (logged). */
+int send_dkim_operator_setup(struct send_shared *sh, struct store_conn *conn);
+/* A new token set for a domain (VerifyDomainDkim): tokens and keys per the [dkim]
+ * configuration (dkim.key_bits, dkim.ed25519). Slow (RSA key generation): call it on the
+ * pool. 0 on success. */
+int send_dkim_generate(const struct sesame_config *cfg, struct store_dkim *out);
 
 /* Accepts or refuses. done is called exactly once: at once for a refusal, on base's
  * thread after the commit for an acceptance. */

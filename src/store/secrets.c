@@ -1,7 +1,8 @@
-/* Access key secrets at rest: sealed with AES-256-GCM under a key kept outside the store
- * (store.secret_key_file), so that a copy of the database alone reveals none of them. The
- * secrets must stay usable (SigV4 and SMTP passwords derive from them), so they are
- * encrypted, not hashed. The key id is authenticated with each secret: a sealed value
+/* Secrets at rest (access key secrets, DKIM private keys): sealed with AES-256-GCM under a
+ * key kept outside the store (store.secret_key_file), so that a copy of the database alone
+ * reveals none of them. The secrets must stay usable (SigV4 and SMTP passwords derive from
+ * them, DKIM signs with them), so they are encrypted, not hashed. What names the row (the
+ * key id; the DKIM set and key slot) is authenticated with each secret: a sealed value
  * moved to another row does not open. */
 #include "store/store_secrets.h"
 
@@ -17,6 +18,7 @@
 #define SEAL_PREFIX "v1:"
 #define NONCE_LEN 12
 #define TAG_LEN 16
+_Static_assert(NONCE_LEN + TAG_LEN == 28, "STORE_SEALED_LEN counts 28 bytes besides the text");
 
 void store_secret_key_path(const struct sesame_config *cfg, char *out, size_t outlen)
 {

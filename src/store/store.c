@@ -94,6 +94,14 @@ static void secret_scan_one(const char *key_id, const char *secret, void *arg)
     core_strlcpy(k->secret, secret, sizeof k->secret);
 }
 
+/* DKIM keys were sealed from the start: they only count. */
+static void secret_scan_dkim(const struct store_dkim_sealed *row, void *arg)
+{
+    struct secret_scan *sc = arg;
+    for (int i = 0; i < STORE_DKIM_TOKENS; i++)
+        sc->sealed += row->keys[i][0] != '\0';
+}
+
 /* Seals the secrets a store from before sealing (schema 2) still holds in clear. */
 static int secrets_seal_clear(struct store *s, struct store_conn *c, struct secret_scan *sc)
 {
@@ -121,8 +129,9 @@ static int store_secrets_ready(struct store *s, char *err, size_t errlen)
     struct store_conn *c = store_conn_open(s);
     struct secret_scan sc = {0};
     int rc = -1;
-    if (!c || s->be->key_secrets(c, secret_scan_one, &sc) != STORE_OK)
-        snprintf(err, errlen, "cannot read the access keys");
+    if (!c || s->be->key_secrets(c, secret_scan_one, &sc) != STORE_OK ||
+        s->be->dkim_list(c, NULL, secret_scan_dkim, &sc) != STORE_OK)
+        snprintf(err, errlen, "cannot read the access keys and DKIM keys");
     else if (store_secret_key_load(&s->cfg, sc.sealed == 0, s->secret_key, err, errlen) == 0 &&
              (rc = secrets_seal_clear(s, c, &sc)) != 0)
         snprintf(err, errlen, "cannot seal the access key secrets kept in clear");
@@ -585,6 +594,141 @@ int store_identity_list_due(struct store_conn *c, int64_t checked_before_ms, int
                             store_identity_cb cb, void *ctx)
 {
     return c->be->identity_list_due(c, checked_before_ms, limit, cb, ctx);
+}
+int store_identity_set_dkim(struct store_conn *c, const char *account_id, const char *region,
+                            const char *identity, bool enabled)
+{
+    return changed(STORE_TOPIC_IDENTITIES,
+                   c->be->identity_set_dkim(c, account_id, region, identity, enabled));
+}
+
+/* ---- Easy DKIM: private keys sealed like access key secrets, each bound to its set and
+ * slot, so that a key moved to another domain or slot does not open. ---- */
+
+static void dkim_aad(const struct store_dkim *d, int slot, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "dkim:%s:%s:%s:%d", d->account_id, d->region, d->domain, slot + 1);
+}
+
+/* row->d gets d without its keys; row->keys the keys sealed ("" stays ""). */
+static int dkim_seal(struct store_conn *c, const struct store_dkim *d,
+                     struct store_dkim_sealed *row)
+{
+    row->d = *d;
+    OPENSSL_cleanse(row->d.keys, sizeof row->d.keys);
+    address_lower(d->domain, row->d.domain);
+    for (int i = 0; i < STORE_DKIM_TOKENS; i++) {
+        char aad[512];
+        dkim_aad(&row->d, i, aad, sizeof aad);
+        row->keys[i][0] = '\0';
+        if (d->keys[i][0] && store_secret_seal(c->store->secret_key, aad, d->keys[i], row->keys[i],
+                                               sizeof row->keys[i]) != 0) {
+            log_error("store: cannot seal DKIM key %d of %s", i + 1, d->domain);
+            return STORE_ERROR;
+        }
+    }
+    return STORE_OK;
+}
+
+/* out gets row in clear. A key that does not open (another store's key file, a tampered
+ * row) is left empty rather than exposing what the row holds. */
+static void dkim_open(struct store_conn *c, const struct store_dkim_sealed *row,
+                      struct store_dkim *out)
+{
+    *out = row->d;
+    for (int i = 0; i < STORE_DKIM_TOKENS; i++) {
+        char aad[512];
+        dkim_aad(&row->d, i, aad, sizeof aad);
+        out->keys[i][0] = '\0';
+        if (row->keys[i][0] && store_secret_open(c->store->secret_key, aad, row->keys[i],
+                                                 out->keys[i], sizeof out->keys[i]) != 0) {
+            log_error("store: DKIM key %d of %s does not open with store.secret_key_file", i + 1,
+                      row->d.domain);
+            OPENSSL_cleanse(out->keys[i], sizeof out->keys[i]);
+        }
+    }
+}
+
+int store_dkim_put(struct store_conn *c, const struct store_dkim *d)
+{
+    struct store_dkim_sealed *row = calloc(1, sizeof *row);
+    if (!row)
+        return STORE_ERROR;
+    int rc = dkim_seal(c, d, row);
+    if (rc == STORE_OK)
+        rc = changed(STORE_TOPIC_IDENTITIES, c->be->dkim_put(c, row));
+    free(row); /* sealed only: nothing to cleanse */
+    return rc;
+}
+
+int store_dkim_get(struct store_conn *c, const char *account_id, const char *region,
+                   const char *domain, struct store_dkim *out)
+{
+    struct store_dkim_sealed *row = calloc(1, sizeof *row);
+    if (!row)
+        return STORE_ERROR;
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(domain, lower);
+    int rc = c->be->dkim_get(c, account_id, region, lower, row);
+    if (rc == STORE_OK)
+        dkim_open(c, row, out);
+    free(row);
+    return rc;
+}
+
+int store_dkim_disable_domain(struct store_conn *c, const char *account_id, const char *region,
+                              const char *domain)
+{
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(domain, lower);
+    return changed(STORE_TOPIC_IDENTITIES,
+                   c->be->dkim_disable_domain(c, account_id, region, lower));
+}
+
+int store_dkim_delete(struct store_conn *c, const char *account_id, const char *region,
+                      const char *domain)
+{
+    char lower[STORE_IDENTITY_LEN];
+    address_lower(domain, lower);
+    return changed(STORE_TOPIC_IDENTITIES, c->be->dkim_delete(c, account_id, region, lower));
+}
+
+struct dkim_list_ctx {
+    struct store_conn *c;
+    struct store_dkim *clear; /* one row at a time, cleansed after its callback */
+    store_dkim_cb cb;
+    void *ctx;
+};
+
+static void dkim_list_open(const struct store_dkim_sealed *row, void *arg)
+{
+    struct dkim_list_ctx *l = arg;
+    dkim_open(l->c, row, l->clear);
+    l->cb(l->clear, l->ctx);
+    OPENSSL_cleanse(l->clear->keys, sizeof l->clear->keys);
+}
+
+static int dkim_list_run(struct store_conn *c, const char *account_id, bool due,
+                         int64_t checked_before_ms, int limit, store_dkim_cb cb, void *ctx)
+{
+    struct dkim_list_ctx l = {c, calloc(1, sizeof *l.clear), cb, ctx};
+    if (!l.clear)
+        return STORE_ERROR;
+    int rc = due ? c->be->dkim_list_due(c, checked_before_ms, limit, dkim_list_open, &l)
+                 : c->be->dkim_list(c, account_id, dkim_list_open, &l);
+    free(l.clear);
+    return rc;
+}
+
+int store_dkim_list(struct store_conn *c, const char *account_id, store_dkim_cb cb, void *ctx)
+{
+    return dkim_list_run(c, account_id, false, 0, 0, cb, ctx);
+}
+
+int store_dkim_list_due(struct store_conn *c, int64_t checked_before_ms, int limit,
+                        store_dkim_cb cb, void *ctx)
+{
+    return dkim_list_run(c, NULL, true, checked_before_ms, limit, cb, ctx);
 }
 int store_email_link_put(struct store_conn *c, const struct store_email_link *l)
 {

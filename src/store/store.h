@@ -93,6 +93,7 @@ struct store_identity {
     int64_t status_ms;        /* when status last changed */
     int64_t checked_ms;       /* last DNS check (domains) */
     int64_t missing_since_ms; /* a verified domain's record first seen missing; 0: present */
+    bool dkim_enabled;        /* DkimEnabled (spec 20 §2.5.3): false until set */
 };
 
 struct store_email_link {
@@ -226,6 +227,46 @@ int store_identity_list(struct store_conn *c, const char *account_id, const char
  * and last checked before checked_before_ms. */
 int store_identity_list_due(struct store_conn *c, int64_t checked_before_ms, int limit,
                             store_identity_cb cb, void *ctx);
+
+/* Sets an identity's DkimEnabled; STORE_NOT_FOUND when there is no such identity. */
+int store_identity_set_dkim(struct store_conn *c, const char *account_id, const char *region,
+                            const char *identity, bool enabled);
+
+/* ---- Easy DKIM (spec 20 §2, DECISIONS 27): a domain's three tokens and key pairs ---- */
+#define STORE_DKIM_TOKENS 3
+#define STORE_DKIM_TOKEN_LEN 40
+#define STORE_DKIM_KEY_LEN 4096 /* PKCS#8 PEM of up to RSA-4096 */
+/* The account of the operator's own signing key (dkim.operator_domain): no tenant's. */
+#define STORE_DKIM_OPERATOR "sesame"
+struct store_dkim {
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char domain[STORE_IDENTITY_LEN];                      /* lower-case */
+    char tokens[STORE_DKIM_TOKENS][STORE_DKIM_TOKEN_LEN]; /* the selectors */
+    /* Private keys, PKCS#8 PEM, in clear here; sealed (AES-256-GCM) in the store. */
+    char keys[STORE_DKIM_TOKENS][STORE_DKIM_KEY_LEN];
+    char status[24]; /* Pending, Success, Failed, TemporaryFailure */
+    int64_t created_ms;
+    int64_t status_ms;        /* when status last changed */
+    int64_t checked_ms;       /* last DNS check */
+    int64_t missing_since_ms; /* records of a Success set first seen missing; 0: present */
+};
+typedef void (*store_dkim_cb)(const struct store_dkim *d, void *ctx);
+int store_dkim_put(struct store_conn *c, const struct store_dkim *d); /* insert or replace */
+int store_dkim_get(struct store_conn *c, const char *account_id, const char *region,
+                   const char *domain, struct store_dkim *out);
+int store_dkim_delete(struct store_conn *c, const char *account_id, const char *region,
+                      const char *domain);
+/* DkimEnabled off for the domain and every email identity at it (a revoked set: setup and
+ * enabling start over, spec 20 §2.4.4). */
+int store_dkim_disable_domain(struct store_conn *c, const char *account_id, const char *region,
+                              const char *domain);
+/* Every set (account_id NULL) or one account's, ordered by account, region, domain. */
+int store_dkim_list(struct store_conn *c, const char *account_id, store_dkim_cb cb, void *ctx);
+/* Sets whose DNS check is due: status Pending, TemporaryFailure or Success, last checked
+ * before checked_before_ms; never the operator's. */
+int store_dkim_list_due(struct store_conn *c, int64_t checked_before_ms, int limit,
+                        store_dkim_cb cb, void *ctx);
 
 /* ---- email verification links ---- */
 int store_email_link_put(struct store_conn *c, const struct store_email_link *l);

@@ -4,6 +4,17 @@
 #define SESAME_STORE_BACKEND_H
 
 #include "store/store.h"
+#include "store/store_secrets.h"
+
+/* A DKIM set as a backend keeps it: d as the caller gave it but for d.keys, which the
+ * backend neither reads nor fills, and the private keys sealed ("" for an empty slot).
+ * store.c seals and opens them; sealed, they outgrow struct store_dkim's slots. */
+#define STORE_DKIM_SEALED_LEN STORE_SEALED_LEN(STORE_DKIM_KEY_LEN)
+struct store_dkim_sealed {
+    struct store_dkim d;
+    char keys[STORE_DKIM_TOKENS][STORE_DKIM_SEALED_LEN];
+};
+typedef void (*store_dkim_sealed_cb)(const struct store_dkim_sealed *d, void *ctx);
 
 struct store_backend {
     const char *name;
@@ -59,6 +70,7 @@ struct store_backend {
     int (*identity_put)(struct store_conn *c, const struct store_identity *i);
     int (*identity_get)(struct store_conn *c, const char *account_id, const char *region,
                         const char *identity, struct store_identity *out);
+    /* With the DKIM set of the same (account, region, domain), if any. */
     int (*identity_delete)(struct store_conn *c, const char *account_id, const char *region,
                            const char *identity);
     int (*identity_count)(struct store_conn *c, const char *account_id, const char *region,
@@ -67,6 +79,19 @@ struct store_backend {
                          const char *after, int limit, store_identity_cb cb, void *ctx);
     int (*identity_list_due)(struct store_conn *c, int64_t checked_before_ms, int limit,
                              store_identity_cb cb, void *ctx);
+    int (*identity_set_dkim)(struct store_conn *c, const char *account_id, const char *region,
+                             const char *identity, bool enabled);
+    int (*dkim_put)(struct store_conn *c, const struct store_dkim_sealed *d);
+    int (*dkim_disable_domain)(struct store_conn *c, const char *account_id, const char *region,
+                               const char *domain);
+    int (*dkim_get)(struct store_conn *c, const char *account_id, const char *region,
+                    const char *domain, struct store_dkim_sealed *out);
+    int (*dkim_delete)(struct store_conn *c, const char *account_id, const char *region,
+                       const char *domain);
+    int (*dkim_list)(struct store_conn *c, const char *account_id, store_dkim_sealed_cb cb,
+                     void *ctx);
+    int (*dkim_list_due)(struct store_conn *c, int64_t checked_before_ms, int limit,
+                         store_dkim_sealed_cb cb, void *ctx);
     int (*email_link_put)(struct store_conn *c, const struct store_email_link *l);
     int (*email_link_take)(struct store_conn *c, const char *token, struct store_email_link *out);
     int (*email_link_delete_for)(struct store_conn *c, const char *account_id, const char *region,

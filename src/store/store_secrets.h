@@ -1,4 +1,5 @@
-/* Private to the store module: sealing access key secrets at rest (secrets.c). */
+/* Private to the store module: sealing secrets at rest (secrets.c): access key secrets
+ * and DKIM private keys. */
 #ifndef SESAME_STORE_SECRETS_H
 #define SESAME_STORE_SECRETS_H
 
@@ -8,7 +9,11 @@
 #include <stddef.h>
 
 #define STORE_SECRET_KEY_LEN 32 /* AES-256 */
-#define STORE_SECRET_MAX 64     /* longest secret sealed */
+/* Longest secret sealed: a DKIM private key's PEM (an access key secret is 40 bytes). */
+#define STORE_SECRET_MAX 4096
+/* The sealed form of plain_len bytes, with its NUL: "v1:" and the base64 of the nonce (12),
+ * the ciphertext and the tag (16). */
+#define STORE_SEALED_LEN(plain_len) (3 + 4 * (((plain_len) + 28 + 2) / 3) + 1)
 
 /* store.secret_key_file, or the store's path with ".key" appended when that is empty. */
 void store_secret_key_path(const struct sesame_config *cfg, char *out, size_t outlen);

@@ -67,6 +67,15 @@ static const char *const migrations[] = {
     " message_id TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
     " PRIMARY KEY (region, address));"
     "CREATE TABLE control (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    /* 5: Easy DKIM: identities' DkimEnabled, and each domain's tokens with their key pairs
+     * (private keys sealed, store_secrets.h; "" for an empty slot). */
+    "ALTER TABLE identities ADD COLUMN dkim_enabled INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE dkim (account_id TEXT NOT NULL, region TEXT NOT NULL, domain TEXT NOT NULL,"
+    " token1 TEXT NOT NULL, token2 TEXT NOT NULL, token3 TEXT NOT NULL, key1 TEXT NOT NULL,"
+    " key2 TEXT NOT NULL, key3 TEXT NOT NULL, status TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    " status_ms INTEGER NOT NULL, checked_ms INTEGER NOT NULL,"
+    " missing_since_ms INTEGER NOT NULL, PRIMARY KEY (account_id, region, domain));"
+    "CREATE INDEX dkim_due ON dkim (checked_ms);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -104,6 +113,7 @@ enum stmt_id {
     ST_IDENTITY_COUNT,
     ST_IDENTITY_LIST,
     ST_IDENTITY_DUE,
+    ST_IDENTITY_SET_DKIM,
     ST_LINK_PUT,
     ST_LINK_GET,
     ST_LINK_DELETE,
@@ -126,7 +136,7 @@ enum stmt_id {
 #define ACCOUNT_COLS "id, name, contact, suspended, disabled, created_ms"
 #define IDENTITY_COLS                                                                              \
     "account_id, region, identity, kind, status, token, created_ms, status_ms, checked_ms,"        \
-    " missing_since_ms"
+    " missing_since_ms, dkim_enabled"
 #define POLICY_COLS "account_id, user, name, document, updated_ms"
 #define SUPPRESSION_COLS "account_id, address, reason, created_ms"
 static const char *const stmt_sql[ST_COUNT] = {
@@ -167,7 +177,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                             " AND address > ? ORDER BY address LIMIT ?",
     [ST_SUPPRESSION_DELETE] = "DELETE FROM suppressions WHERE account_id=? AND address=?",
     [ST_IDENTITY_PUT] =
-        "INSERT OR REPLACE INTO identities (" IDENTITY_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?)",
+        "INSERT OR REPLACE INTO identities (" IDENTITY_COLS ") VALUES (?,?,?,?,?,?,?,?,?,?,?)",
     [ST_IDENTITY_GET] =
         "SELECT " IDENTITY_COLS " FROM identities WHERE account_id=? AND region=? AND identity=?",
     [ST_IDENTITY_DELETE] = "DELETE FROM identities WHERE account_id=? AND region=? AND identity=?",
@@ -178,6 +188,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_IDENTITY_DUE] = "SELECT " IDENTITY_COLS " FROM identities WHERE kind=1 AND checked_ms < ?"
                         " AND status IN ('Pending','TemporaryFailure','Success')"
                         " ORDER BY checked_ms LIMIT ?",
+    [ST_IDENTITY_SET_DKIM] = "UPDATE identities SET dkim_enabled=? WHERE account_id=? AND"
+                             " region=? AND identity=?",
     [ST_LINK_PUT] = "INSERT OR REPLACE INTO email_links VALUES (?,?,?,?,?)",
     [ST_LINK_GET] = "SELECT token, account_id, region, identity, expires_ms FROM email_links"
                     " WHERE token=?",
@@ -784,14 +796,15 @@ static void read_identity(sqlite3_stmt *st, void *out)
     i->status_ms = sqlite3_column_int64(st, 7);
     i->checked_ms = sqlite3_column_int64(st, 8);
     i->missing_since_ms = sqlite3_column_int64(st, 9);
+    i->dkim_enabled = sqlite3_column_int(st, 10);
 }
 
 static int sqlite_identity_put(struct store_conn *c, const struct store_identity *i)
 {
-    return sqlite_run(c, sqlite_prepare(c, ST_IDENTITY_PUT, "sssissiiii", i->account_id, i->region,
+    return sqlite_run(c, sqlite_prepare(c, ST_IDENTITY_PUT, "sssissiiiib", i->account_id, i->region,
                                         i->identity, (int64_t)i->kind, i->status, i->token,
                                         i->created_ms, i->status_ms, i->checked_ms,
-                                        i->missing_since_ms));
+                                        i->missing_since_ms, (int)i->dkim_enabled));
 }
 
 static int sqlite_identity_get(struct store_conn *c, const char *account_id, const char *region,
@@ -801,11 +814,28 @@ static int sqlite_identity_get(struct store_conn *c, const char *account_id, con
                       read_identity, out);
 }
 
+/* A deleted domain forgets its DKIM setup, as SES does; in the caller's transaction, so the
+ * set is never left behind its identity. */
 static int sqlite_identity_delete(struct store_conn *c, const char *account_id, const char *region,
                                   const char *identity)
 {
-    return sqlite_run(c,
-                      sqlite_prepare(c, ST_IDENTITY_DELETE, "sss", account_id, region, identity));
+    int rc =
+        sqlite_run(c, sqlite_prepare(c, ST_IDENTITY_DELETE, "sss", account_id, region, identity));
+    if (rc == STORE_ERROR || strchr(identity, '@'))
+        return rc;
+    /* A domain's DKIM set goes with it, even one made without the identity (SES forgets
+     * the setup), and its addresses' DkimEnabled with it: a new setup is enabled anew. */
+    if (sqlite_dkim_delete(c, account_id, region, identity) == STORE_ERROR ||
+        sqlite_dkim_disable_domain(c, account_id, region, identity) == STORE_ERROR)
+        return STORE_ERROR;
+    return rc;
+}
+
+static int sqlite_identity_set_dkim(struct store_conn *c, const char *account_id,
+                                    const char *region, const char *identity, bool enabled)
+{
+    return sqlite_run(c, sqlite_prepare(c, ST_IDENTITY_SET_DKIM, "bsss", (int)enabled, account_id,
+                                        region, identity));
 }
 
 static void read_count(sqlite3_stmt *st, void *out)
@@ -1087,6 +1117,7 @@ const struct store_backend store_sqlite_backend = {
     .identity_count = sqlite_identity_count,
     .identity_list = sqlite_identity_list,
     .identity_list_due = sqlite_identity_list_due,
+    .identity_set_dkim = sqlite_identity_set_dkim,
     .email_link_put = sqlite_email_link_put,
     .email_link_take = sqlite_email_link_take,
     .email_link_delete_for = sqlite_email_link_delete_for,
@@ -1100,4 +1131,5 @@ const struct store_backend store_sqlite_backend = {
     .capture_list = sqlite_capture_list,
     .capture_clear = sqlite_capture_clear,
     SQLITE_QUEUE_FUNCTIONS,
+    SQLITE_DKIM_FUNCTIONS,
 };

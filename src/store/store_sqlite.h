@@ -1,6 +1,6 @@
 /* Private to the store module: what the SQLite backend's files share. store_sqlite.c
  * holds the connection, the schema and the older records; store_sqlite_queue.c the
- * delivery queue, events and the suppression list. */
+ * delivery queue, events and the suppression list; store_sqlite_dkim.c the Easy DKIM sets. */
 #ifndef SESAME_STORE_SQLITE_H
 #define SESAME_STORE_SQLITE_H
 
@@ -10,6 +10,8 @@
 #include <stdarg.h>
 
 #define SQLITE_MORE_STMTS 32 /* statement slots for sqlite_cached */
+/* Each file's share of them: store_sqlite_queue.c from 0, store_sqlite_dkim.c from here. */
+#define SQLITE_DKIM_SLOT 24
 
 sqlite3 *sqlite_conn_db(struct store_conn *c);
 int sqlite_exec(struct store_conn *c, const char *sql);
@@ -54,5 +56,22 @@ int sqlite_control_bump(struct store_conn *c, const char *name);
     .suppressed_put = sqlite_suppressed_put, .suppressed_get = sqlite_suppressed_get,              \
     .suppressed_list = sqlite_suppressed_list, .suppressed_delete = sqlite_suppressed_delete,      \
     .control_get = sqlite_control_get, .control_bump = sqlite_control_bump
+
+/* store_sqlite_dkim.c's entries of the backend table. */
+int sqlite_dkim_put(struct store_conn *c, const struct store_dkim_sealed *d);
+int sqlite_dkim_get(struct store_conn *c, const char *account_id, const char *region,
+                    const char *domain, struct store_dkim_sealed *out);
+int sqlite_dkim_disable_domain(struct store_conn *c, const char *account_id, const char *region,
+                               const char *domain);
+int sqlite_dkim_delete(struct store_conn *c, const char *account_id, const char *region,
+                       const char *domain);
+int sqlite_dkim_list(struct store_conn *c, const char *account_id, store_dkim_sealed_cb cb,
+                     void *ctx);
+int sqlite_dkim_list_due(struct store_conn *c, int64_t checked_before_ms, int limit,
+                         store_dkim_sealed_cb cb, void *ctx);
+#define SQLITE_DKIM_FUNCTIONS                                                                      \
+    .dkim_put = sqlite_dkim_put, .dkim_get = sqlite_dkim_get, .dkim_delete = sqlite_dkim_delete,   \
+    .dkim_list = sqlite_dkim_list, .dkim_list_due = sqlite_dkim_list_due,                          \
+    .dkim_disable_domain = sqlite_dkim_disable_domain
 
 #endif

@@ -36,8 +36,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from dnslib import A, AAAA, MX, QTYPE, RCODE, RR, TXT, DNSError
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib import A, AAAA, CNAME, MX, QTYPE, RCODE, RR, TXT, DNSError, DNSLabel
+from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 BUILD = Path(os.environ.get("SESAME_BUILD", "/work/main/build")).resolve()
 SESAMED = BUILD / "sesamed"
@@ -146,6 +146,7 @@ class Zone(BaseResolver):
         self.mx = {}  # name -> [(preference, exchange)]; exchange "." is a null MX
         self.a = {}  # name -> [ipv4]
         self.aaaa = {}  # name -> [ipv6]
+        self.cname = {}  # name -> target; other types asked at name follow it
         self.servfail = set()
         self.silent = set()
         self.queries = []
@@ -155,6 +156,7 @@ class Zone(BaseResolver):
         return str(name).rstrip(".").lower()
 
     def set_txt(self, name, *values):
+        """TXT records of name; a value given as a list is one record of several strings."""
         with self.lock:
             self.txt[self._key(name)] = list(values)
 
@@ -168,6 +170,10 @@ class Zone(BaseResolver):
         with self.lock:
             self.mx[self._key(domain)] = [(int(p), str(h)) for p, h in records]
 
+    def set_cname(self, name, target):
+        with self.lock:
+            self.cname[self._key(name)] = self._key(target)
+
     def set_a(self, name, *addresses):
         with self.lock:
             self.a[self._key(name)] = list(addresses)
@@ -180,7 +186,7 @@ class Zone(BaseResolver):
         """Forgets every record of name (it becomes NXDOMAIN) and its SERVFAIL/silence."""
         key = self._key(name)
         with self.lock:
-            for table in (self.txt, self.mx, self.a, self.aaaa):
+            for table in (self.txt, self.mx, self.a, self.aaaa, self.cname):
                 table.pop(key, None)
             self.servfail.discard(key)
             self.silent.discard(key)
@@ -205,43 +211,96 @@ class Zone(BaseResolver):
             return sum(1 for n, t, p in self.queries
                        if n == self._key(name) and t == qtype and protocol in (None, p))
 
+    def _records(self, name):
+        """(exists, txt, mx, a, aaaa) of name; the caller holds the lock."""
+        values = list(self.txt.get(name, ()))
+        exists = bool(values) or any(name in t for t in (self.mx, self.a, self.aaaa, self.cname))
+        return (exists, values, list(self.mx.get(name, ())), list(self.a.get(name, ())),
+                list(self.aaaa.get(name, ())))
+
+    def _add_answers(self, reply, owner, qtype, records):
+        _, values, mx, a, aaaa = records
+        if qtype in (QTYPE.TXT, QTYPE.ANY):
+            for v in values:
+                # one record; a str over 255 bytes is split into strings, as zone files must
+                parts = v if isinstance(v, list) else [v[i:i + 255] for i in range(0, len(v), 255)]
+                rdata = TXT([x.encode() for x in parts or [""]])
+                reply.add_answer(RR(owner, QTYPE.TXT, rdata=rdata, ttl=0))
+        if qtype in (QTYPE.MX, QTYPE.ANY):
+            for pref, host in mx:
+                reply.add_answer(RR(owner, QTYPE.MX, rdata=MX(host, pref), ttl=0))
+        if qtype in (QTYPE.A, QTYPE.ANY):
+            for ip in a:
+                reply.add_answer(RR(owner, QTYPE.A, rdata=A(ip), ttl=0))
+        if qtype in (QTYPE.AAAA, QTYPE.ANY):
+            for ip in aaaa:
+                reply.add_answer(RR(owner, QTYPE.AAAA, rdata=AAAA(ip), ttl=0))
+
     def resolve(self, request, handler):
         reply = request.reply()
         question = request.q
         name = self._key(question.qname)
+        qtype = question.qtype
         with self.lock:
-            self.queries.append((name, QTYPE[question.qtype], handler.protocol))
+            self.queries.append((name, QTYPE[qtype], handler.protocol))
             if name in self.silent:
                 raise DNSError("no answer for %s (silent)" % name)
             if name in self.servfail:
                 reply.header.rcode = RCODE.SERVFAIL
                 return reply
-            values = list(self.txt.get(name, ()))
-            mx = list(self.mx.get(name, ()))
-            a = list(self.a.get(name, ()))
-            aaaa = list(self.aaaa.get(name, ()))
-            exists = bool(values) or name in self.mx or name in self.a or name in self.aaaa
-        if not exists:
+            records = self._records(name)
+            # A CNAME is followed (as a recursive server does) for every other type.
+            chain, owner = [], question.qname
+            while name in self.cname and qtype != QTYPE.CNAME and len(chain) < 8:
+                chain.append((owner, self.cname[name]))
+                owner, name = DNSLabel(self.cname[name]), self.cname[name]
+                if name in self.servfail:
+                    reply.header.rcode = RCODE.SERVFAIL
+                    return reply
+                records = self._records(name)
+            cname = self.cname.get(name) if qtype == QTYPE.CNAME else None
+        if not records[0] and not chain:
             reply.header.rcode = RCODE.NXDOMAIN
             return reply
-        qtype = question.qtype
-        if qtype in (QTYPE.TXT, QTYPE.ANY):
-            for v in values:
-                reply.add_answer(RR(question.qname, QTYPE.TXT, rdata=TXT(v), ttl=0))
-        if qtype in (QTYPE.MX, QTYPE.ANY):
-            for pref, host in mx:
-                reply.add_answer(RR(question.qname, QTYPE.MX, rdata=MX(host, pref), ttl=0))
-        if qtype in (QTYPE.A, QTYPE.ANY):
-            for ip in a:
-                reply.add_answer(RR(question.qname, QTYPE.A, rdata=A(ip), ttl=0))
-        if qtype in (QTYPE.AAAA, QTYPE.ANY):
-            for ip in aaaa:
-                reply.add_answer(RR(question.qname, QTYPE.AAAA, rdata=AAAA(ip), ttl=0))
+        for alias, target in chain:
+            reply.add_answer(RR(alias, QTYPE.CNAME, rdata=CNAME(target), ttl=0))
+        if cname:
+            reply.add_answer(RR(question.qname, QTYPE.CNAME, rdata=CNAME(cname), ttl=0))
+        self._add_answers(reply, owner, qtype, records)
         if handler.protocol == "udp" and len(reply.pack()) > 512:
             truncated = request.reply()
             truncated.header.tc = 1
             return truncated
         return reply
+
+
+class PipelinedHandler(DNSHandler):
+    """dnslib's handler answers one query per TCP connection and closes it; real servers
+    answer every query sent on a connection (RFC 7766), and resolvers such as c-ares send
+    several on one. UDP is dnslib's own."""
+
+    def handle(self):
+        if self.server.socket_type != socket.SOCK_STREAM:
+            return super().handle()
+        self.protocol = "tcp"
+        self.request.settimeout(10)
+        pending = b""
+        try:
+            while True:
+                while len(pending) < 2 or len(pending) - 2 < int.from_bytes(pending[:2], "big"):
+                    more = self.request.recv(8192)
+                    if not more:
+                        return
+                    pending += more
+                length = int.from_bytes(pending[:2], "big")
+                data, pending = pending[2:2 + length], pending[2 + length:]
+                try:
+                    reply = self.get_reply(data)
+                except DNSError:
+                    continue  # a silent name: no answer, as over UDP
+                self.request.sendall(len(reply).to_bytes(2, "big") + reply)
+        except OSError:
+            return
 
 
 class DnsServer:
@@ -251,7 +310,7 @@ class DnsServer:
         logger = DNSLogger(logf=lambda s: None)
         self.servers = [
             DNSServer(self.zone, address="127.0.0.1", port=self.port, tcp=tcp, logger=logger,
-)
+                      handler=PipelinedHandler)
             for tcp in (False, True)
         ]
         for s in self.servers:
@@ -261,8 +320,32 @@ class DnsServer:
     def address(self):
         return "127.0.0.1:%d" % self.port
 
+    def system_address(self):
+        """The same zone on port 53 of a loopback address (127.0.0.153, or the next free
+        one), for tools that only use the system's resolver (libc reads /etc/resolv.conf
+        and always asks port 53; tests/e2e/verifiers.py points it here). Started on first
+        use."""
+        if not getattr(self, "system_servers", None):
+            logger = DNSLogger(logf=lambda s: None)
+            for last in range(153, 200):
+                address = "127.0.0.%d" % last
+                servers = []
+                try:
+                    for tcp in (False, True):
+                        servers.append(DNSServer(self.zone, address=address, port=53, tcp=tcp,
+                                                 logger=logger, handler=PipelinedHandler))
+                except OSError:  # another test run has this one
+                    for server in servers:
+                        server.server.server_close()
+                    continue
+                self.system_servers, self.system_host = servers, address
+                break
+            for s in self.system_servers:
+                s.start_thread()
+        return self.system_host
+
     def stop(self):
-        for s in self.servers:
+        for s in self.servers + getattr(self, "system_servers", []):
             s.stop()
             s.server.server_close()
 

@@ -135,6 +135,7 @@ SUBCOMMANDS = [
     ["user", "create"], ["user", "list"], ["user", "delete"],
     ["policy", "put"], ["policy", "get"], ["policy", "list"], ["policy", "delete"],
     ["identity", "list"], ["identity", "show"], ["identity", "verify"], ["identity", "delete"],
+    ["dkim-zone"],
 ]
 
 

@@ -1,9 +1,11 @@
 /* libFuzzer target: the reading of DNS answers for MX resolution. The input is an MX
  * answer; the same bytes are then an A and an AAAA answer for each exchange found (a
  * packet may hold records of every type), and the result is assembled. The invariants of
- * dns.h's contract are checked on the way: limits, order, loopback, TTL bounds. */
+ * dns.h's contract are checked on the way: limits, order, loopback, TTL bounds. The same
+ * bytes are then a CNAME answer and a DKIM key record (Easy DKIM checks). */
 #include "dns/dns_internal.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +74,51 @@ static void fuzz_answers(const uint8_t *data, size_t size, bool allow_loopback)
     free(c);
 }
 
+/* A target is lower-case, without a trailing dot, and only there with DNS_FOUND. */
+static void fuzz_cname(const uint8_t *data, int len)
+{
+    char target[256];
+    enum dns_result r = dns_cname_answer_parse(ARES_SUCCESS, data, len, target, sizeof target);
+    size_t n = strnlen(target, sizeof target);
+    if (n == sizeof target || (r == DNS_FOUND) != (n > 0) || (n && target[n - 1] == '.'))
+        abort();
+    for (size_t i = 0; i < n; i++)
+        if (isupper((unsigned char)target[i]))
+            abort();
+    char small[4];
+    if (dns_cname_answer_parse(ARES_SUCCESS, data, len, small, sizeof small) == DNS_FOUND &&
+        strlen(small) >= sizeof small)
+        abort();
+}
+
+/* The bytes as a key record, against the value of their last "p=" (whitespace removed)
+ * and against a key they cannot hold. */
+static void fuzz_key_record(const uint8_t *data, size_t size)
+{
+    char *txt = malloc(size + 1);
+    if (!txt)
+        abort();
+    memcpy(txt, data, size);
+    txt[size] = '\0';
+    const char *p = txt, *last = NULL;
+    while ((p = strstr(p, "p=")))
+        last = p += 2;
+    char key[128];
+    size_t n = 0;
+    for (; last && *last && *last != ';' && n < sizeof key - 1; last++)
+        if (!strchr(" \t\r\n", *last))
+            key[n++] = *last;
+    key[n] = '\0';
+    dns_dkim_txt_matches(txt, key);
+    if (dns_dkim_txt_matches(txt, "A B") || dns_dkim_txt_matches(txt, ""))
+        abort();
+    free(txt);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_cname(data, (int)(size > INT32_MAX ? INT32_MAX : size));
+    fuzz_key_record(data, size);
     fuzz_answers(data, size, false);
     fuzz_answers(data, size, true);
     /* A negative answer: only its TTL (the SOA's) is read. */

@@ -42,6 +42,24 @@ static void raw_secret(const char *dir, const char *key_id, char *out, size_t ou
     sqlite3_close(db);
 }
 
+/* The first column of the first row of sql, as a copy of the database shows it. */
+static void raw_text(const char *dir, const char *sql, char *out, size_t outlen)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/test.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = 0;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+            snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 static void raw_exec(const char *dir, const char *sql)
 {
     char path[256];
@@ -217,6 +235,236 @@ static void test_records(struct store *s)
     store_conn_close(c);
 }
 
+/* ---- Easy DKIM ---- */
+
+#define PEM1                                                                                       \
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"          \
+    "-----END PRIVATE KEY-----\n"
+#define PEM2 "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiC\n"
+
+static struct store_dkim *dkim_new(const char *account, const char *region, const char *domain,
+                                   const char *status, int64_t checked_ms)
+{
+    struct store_dkim *d = calloc(1, sizeof *d);
+    snprintf(d->account_id, sizeof d->account_id, "%s", account);
+    snprintf(d->region, sizeof d->region, "%s", region);
+    snprintf(d->domain, sizeof d->domain, "%s", domain);
+    for (int i = 0; i < STORE_DKIM_TOKENS; i++)
+        snprintf(d->tokens[i], sizeof d->tokens[i], "tok%d%.20s", i + 1, domain);
+    strcpy(d->keys[0], PEM1);
+    strcpy(d->keys[1], PEM2);
+    snprintf(d->status, sizeof d->status, "%s", status);
+    d->created_ms = 100;
+    d->status_ms = 200;
+    d->checked_ms = checked_ms;
+    d->missing_since_ms = 0;
+    return d;
+}
+
+struct dkim_seen {
+    char names[8][400];
+    int n;
+    bool keys_clear;
+};
+
+static void dkim_collect(const struct store_dkim *d, void *ctx)
+{
+    struct dkim_seen *s = ctx;
+    if (s->n < 8)
+        snprintf(s->names[s->n], sizeof s->names[0], "%s/%s/%s", d->account_id, d->region,
+                 d->domain);
+    s->n++;
+    s->keys_clear = s->keys_clear && !strcmp(d->keys[0], PEM1);
+}
+
+static void test_dkim_round_trip(struct store_conn *c, const char *dir)
+{
+    struct store_dkim *d = dkim_new("111122223333", "us-east-1", "Dkim.Example", "Pending", 5);
+    struct store_dkim *got = calloc(1, sizeof *got);
+    uint64_t before = store_generation(STORE_TOPIC_IDENTITIES);
+    CHECK(store_dkim_put(c, d) == STORE_OK);
+    CHECK(store_generation(STORE_TOPIC_IDENTITIES) != before);
+    /* Domains are kept lower-case; keys come back in clear, the empty slot empty. */
+    CHECK(store_dkim_get(c, "111122223333", "us-east-1", "dkim.example", got) == STORE_OK);
+    CHECK_STR(got->domain, "dkim.example");
+    CHECK_STR(got->keys[0], PEM1);
+    CHECK_STR(got->keys[1], PEM2);
+    CHECK_STR(got->keys[2], "");
+    CHECK_STR(got->tokens[2], d->tokens[2]);
+    CHECK_STR(got->status, "Pending");
+    CHECK(got->created_ms == 100 && got->status_ms == 200 && got->checked_ms == 5 &&
+          got->missing_since_ms == 0);
+    CHECK(store_dkim_get(c, "111122223333", "eu-west-1", "dkim.example", got) == STORE_NOT_FOUND);
+    /* Sealed at rest: the raw column is not the PEM; an empty slot stays "". */
+    char raw[8192];
+    raw_text(dir, "SELECT key1 FROM dkim WHERE domain='dkim.example'", raw, sizeof raw);
+    CHECK(!strncmp(raw, "v1:", 3) && !strstr(raw, "PRIVATE KEY") && !strstr(raw, "MIIEvQ"));
+    raw_text(dir, "SELECT key3 = '' FROM dkim WHERE domain='dkim.example'", raw, sizeof raw);
+    CHECK_STR(raw, "1");
+    /* A key moved to another slot does not open: the slot is empty, not exposed. */
+    raw_exec(dir, "UPDATE dkim SET key3 = key1 WHERE domain='dkim.example'");
+    CHECK(store_dkim_get(c, "111122223333", "us-east-1", "dkim.example", got) == STORE_OK &&
+          !got->keys[2][0] && !strcmp(got->keys[0], PEM1));
+    /* Replace: a 4 KB PEM fits; the status changes. */
+    memset(d->keys[2], 'A', sizeof d->keys[2] - 1);
+    d->keys[2][sizeof d->keys[2] - 1] = '\0';
+    strcpy(d->status, "Success");
+    d->missing_since_ms = 77;
+    before = store_generation(STORE_TOPIC_IDENTITIES);
+    CHECK(store_dkim_put(c, d) == STORE_OK);
+    CHECK(store_generation(STORE_TOPIC_IDENTITIES) != before);
+    CHECK(store_dkim_get(c, "111122223333", "us-east-1", "DKIM.example", got) == STORE_OK &&
+          !strcmp(got->keys[2], d->keys[2]) && !strcmp(got->status, "Success") &&
+          got->missing_since_ms == 77);
+    raw_text(dir, "SELECT count(*) FROM dkim", raw, sizeof raw);
+    CHECK_STR(raw, "1");
+    before = store_generation(STORE_TOPIC_IDENTITIES);
+    CHECK(store_dkim_delete(c, "111122223333", "us-east-1", "dkim.example") == STORE_OK);
+    CHECK(store_generation(STORE_TOPIC_IDENTITIES) != before);
+    CHECK(store_dkim_delete(c, "111122223333", "us-east-1", "dkim.example") == STORE_NOT_FOUND);
+    CHECK(store_dkim_get(c, "111122223333", "us-east-1", "dkim.example", got) == STORE_NOT_FOUND);
+    free(d);
+    free(got);
+}
+
+static void dkim_put_new(struct store_conn *c, const char *account, const char *region,
+                         const char *domain, const char *status, int64_t checked_ms)
+{
+    struct store_dkim *d = dkim_new(account, region, domain, status, checked_ms);
+    CHECK(store_dkim_put(c, d) == STORE_OK);
+    free(d);
+}
+
+static void test_dkim_lists(struct store_conn *c)
+{
+    dkim_put_new(c, "222233334444", "us-east-1", "b.example", "Success", 30);
+    dkim_put_new(c, "111122223333", "us-east-1", "z.example", "Pending", 20);
+    dkim_put_new(c, "111122223333", "eu-west-1", "a.example", "TemporaryFailure", 10);
+    dkim_put_new(c, "111122223333", "us-east-1", "failed.example", "Failed", 1);
+    dkim_put_new(c, "111122223333", "us-east-1", "late.example", "Pending", 500);
+    dkim_put_new(c, STORE_DKIM_OPERATOR, "us-east-1", "operator.example", "Pending", 0);
+    struct dkim_seen all = {.keys_clear = true};
+    CHECK(store_dkim_list(c, NULL, dkim_collect, &all) == STORE_OK && all.n == 6 && all.keys_clear);
+    CHECK_STR(all.names[0], "111122223333/eu-west-1/a.example");
+    CHECK_STR(all.names[1], "111122223333/us-east-1/failed.example");
+    CHECK_STR(all.names[3], "111122223333/us-east-1/z.example");
+    CHECK_STR(all.names[4], "222233334444/us-east-1/b.example");
+    CHECK_STR(all.names[5], STORE_DKIM_OPERATOR "/us-east-1/operator.example");
+    struct dkim_seen one = {.keys_clear = true};
+    CHECK(store_dkim_list(c, "222233334444", dkim_collect, &one) == STORE_OK && one.n == 1);
+    /* Due: checked before 100, not Failed, not the operator's; oldest check first. */
+    struct dkim_seen due = {.keys_clear = true};
+    CHECK(store_dkim_list_due(c, 100, 10, dkim_collect, &due) == STORE_OK && due.n == 3 &&
+          due.keys_clear);
+    CHECK_STR(due.names[0], "111122223333/eu-west-1/a.example");
+    CHECK_STR(due.names[1], "111122223333/us-east-1/z.example");
+    CHECK_STR(due.names[2], "222233334444/us-east-1/b.example");
+    struct dkim_seen limited = {.keys_clear = true};
+    CHECK(store_dkim_list_due(c, 100, 2, dkim_collect, &limited) == STORE_OK && limited.n == 2);
+    struct dkim_seen none = {.keys_clear = true};
+    CHECK(store_dkim_list_due(c, 10, 10, dkim_collect, &none) == STORE_OK && none.n == 0);
+}
+
+static void test_dkim_identity(struct store_conn *c)
+{
+    struct store_identity id = {.account_id = "111122223333",
+                                .region = "us-east-1",
+                                .identity = "z.example",
+                                .kind = IDENTITY_DOMAIN,
+                                .status = "Success",
+                                .token = "tok"},
+                          gi;
+    CHECK(store_identity_set_dkim(c, id.account_id, id.region, id.identity, true) ==
+          STORE_NOT_FOUND);
+    CHECK(store_identity_put(c, &id) == STORE_OK);
+    CHECK(store_identity_get(c, id.account_id, id.region, id.identity, &gi) == STORE_OK &&
+          !gi.dkim_enabled);
+    uint64_t before = store_generation(STORE_TOPIC_IDENTITIES);
+    CHECK(store_identity_set_dkim(c, id.account_id, id.region, id.identity, true) == STORE_OK);
+    CHECK(store_generation(STORE_TOPIC_IDENTITIES) != before);
+    CHECK(store_identity_get(c, id.account_id, id.region, id.identity, &gi) == STORE_OK &&
+          gi.dkim_enabled && !strcmp(gi.status, "Success"));
+    /* A put writes it: false, then true again. */
+    CHECK(store_identity_put(c, &id) == STORE_OK);
+    CHECK(store_identity_get(c, id.account_id, id.region, id.identity, &gi) == STORE_OK &&
+          !gi.dkim_enabled);
+    id.dkim_enabled = true;
+    CHECK(store_identity_put(c, &id) == STORE_OK);
+    CHECK(store_identity_get(c, id.account_id, id.region, id.identity, &gi) == STORE_OK &&
+          gi.dkim_enabled);
+    /* An email identity in the same region leaves the domain's set alone. */
+    struct store_identity email = id;
+    strcpy(email.identity, "a@z.example");
+    email.kind = IDENTITY_EMAIL;
+    CHECK(store_identity_put(c, &email) == STORE_OK);
+    CHECK(store_identity_delete(c, id.account_id, id.region, email.identity) == STORE_OK);
+    struct store_dkim *got = calloc(1, sizeof *got);
+    CHECK(store_dkim_get(c, id.account_id, id.region, "z.example", got) == STORE_OK);
+    /* Deleting the domain forgets its set, and only that one. */
+    CHECK(store_identity_delete(c, id.account_id, id.region, id.identity) == STORE_OK);
+    CHECK(store_dkim_get(c, id.account_id, id.region, "z.example", got) == STORE_NOT_FOUND);
+    CHECK(store_dkim_get(c, id.account_id, "eu-west-1", "a.example", got) == STORE_OK);
+    CHECK(store_identity_set_dkim(c, id.account_id, id.region, id.identity, false) ==
+          STORE_NOT_FOUND);
+    free(got);
+}
+
+static void dkim_delete_all(const struct store_dkim *d, void *ctx)
+{
+    int *n = ctx;
+    (*n)++;
+    (void)d;
+}
+
+static void test_dkim(struct store *s, const char *dir)
+{
+    struct store_conn *c = store_conn_open(s);
+    test_dkim_round_trip(c, dir);
+    test_dkim_lists(c);
+    test_dkim_identity(c);
+    /* Leaves no sealed DKIM key behind for test_sealed_secrets. */
+    raw_exec(dir, "DELETE FROM dkim");
+    int n = 0;
+    CHECK(store_dkim_list(c, NULL, dkim_delete_all, &n) == STORE_OK && n == 0);
+    store_conn_close(c);
+}
+
+/* A store of schema 4 (before Easy DKIM) keeps its identities; a lost key file is refused
+ * once only DKIM keys are sealed. */
+static void test_dkim_migration(const char *parent)
+{
+    char dir[256], cmd[300];
+    snprintf(dir, sizeof dir, "%s/v4", parent);
+    CHECK(mkdir(dir, 0700) == 0);
+    struct store *s = open_store(dir);
+    store_close(s);
+    raw_exec(dir, "DROP TABLE dkim; ALTER TABLE identities DROP COLUMN dkim_enabled;"
+                  "PRAGMA user_version=4;"
+                  "INSERT INTO identities VALUES ('111122223333', 'us-east-1', 'old.example', 1,"
+                  " 'Success', 'oldtok', 1, 2, 3, 0)");
+    s = open_store(dir);
+    struct store_conn *c = store_conn_open(s);
+    CHECK(store_schema_version(c) == 5);
+    struct store_identity gi;
+    CHECK(store_identity_get(c, "111122223333", "us-east-1", "old.example", &gi) == STORE_OK &&
+          !strcmp(gi.status, "Success") && !strcmp(gi.token, "oldtok") && gi.checked_ms == 3 &&
+          !gi.dkim_enabled);
+    CHECK(store_identity_set_dkim(c, "111122223333", "us-east-1", "old.example", true) == STORE_OK);
+    dkim_put_new(c, "111122223333", "us-east-1", "old.example", "Pending", 0);
+    store_conn_close(c);
+    store_close(s);
+    snprintf(cmd, sizeof cmd, "%s/test.db.key", dir);
+    CHECK(unlink(cmd) == 0);
+    struct sesame_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.store_path, sizeof cfg.store_path, "%s/test.db", dir);
+    char err[256] = "";
+    struct store *none = NULL;
+    CHECK(store_open(&cfg, &none, err, sizeof err) == STORE_ERROR && !none &&
+          strstr(err, "test.db.key"));
+    CHECK(access(cmd, F_OK) != 0);
+}
+
 struct counter {
     pthread_mutex_t lock;
     int done, ok, failed;
@@ -280,11 +528,13 @@ int main(void)
         test_records(s);
         test_writer(s);
         test_users_and_policies(s);
+        test_dkim(s, dir);
         store_close(s);
         test_sealed_secrets(dir);
         /* Reopening runs no migration twice. */
         s = open_store(dir);
         store_close(s);
+        test_dkim_migration(dir);
     }
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
