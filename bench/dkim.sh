@@ -13,7 +13,7 @@ messages=${MESSAGES:-10000}
 cores=$(nproc)
 speed() { # sign/s of "rsa 2048 bits" (or EdDSA) from openssl speed
   openssl speed -seconds "$seconds" "$@" 2>/dev/null |
-    awk '/^rsa 2048 bits/ {print $6} /Ed25519/ && /EdDSA/ {print $5}' | tail -1
+    awk '/^rsa 2048 bits/ {print $6} /EdDSA \(Ed25519\)/ {print $7}' | tail -1
 }
 one=$(speed rsa2048)
 all=$(speed -multi "$cores" rsa2048)
