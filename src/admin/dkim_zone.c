@@ -1,8 +1,9 @@
 /* sesame dkim-zone [DOMAIN]: the Easy DKIM public keys as a zone file (RFC 1035 master
  * format) that BIND, Knot and NSD load. Customers publish <token>._domainkey.<domain> CNAME
  * <token>.<host zone>, so each key's TXT record lives in the host zone, named by its token.
- * The operator's own key (dkim.operator_domain) follows, fully qualified: it belongs to the
- * zone of that domain, not to the host zone. */
+ * The operator's own key (dkim.operator_domain) belongs to the zone of that domain, where a
+ * strict server would refuse it as out-of-zone data: `dkim-zone --operator` prints it as
+ * a file of its own. */
 #include "admin/admin_internal.h"
 #include "mail/mail.h"
 
@@ -84,10 +85,8 @@ static bool zone_key(const struct store_dkim *d, int slot, bool operator)
         admin_fail("DKIM key %d of %s (account %s, %s) is unusable: %s", slot + 1, d->domain,
                    d->account_id, d->region, err[0] ? err : "no public key");
     } else if (operator) {
-        char owner[STORE_DKIM_TOKEN_LEN + STORE_IDENTITY_LEN + 16];
-        size_t n = strlen(d->domain);
-        snprintf(owner, sizeof owner, "%s._domainkey.%.*s.", token,
-                 (int)(n && d->domain[n - 1] == '.' ? n - 1 : n), d->domain);
+        char owner[STORE_DKIM_TOKEN_LEN + 16];
+        snprintf(owner, sizeof owner, "%s._domainkey", token);
         txt_print(owner, buf_cstr(&txt));
     } else {
         txt_print(token, buf_cstr(&txt));
@@ -103,8 +102,8 @@ static void zone_set(const struct store_dkim *d, void *arg)
         (z->domain && strcmp(d->domain, z->domain)))
         return;
     if (z->operator_pass)
-        printf("\n; the operator's key (dkim.operator_domain %s): it belongs to the zone of %s,"
-               " not to this one\n",
+        printf("; the operator's key (dkim.operator_domain): records of the zone %s.\n"
+               "$ORIGIN %s.\n$TTL 3600\n",
                d->domain, d->domain);
     else
         printf("\n; account %s, region %s, domain %s (%s)\n", d->account_id, d->region, d->domain,
@@ -113,6 +112,23 @@ static void zone_set(const struct store_dkim *d, void *arg)
     for (int i = 0; i < STORE_DKIM_TOKENS; i++)
         if (d->keys[i][0] && !zone_key(d, i, z->operator_pass))
             z->failed = true;
+}
+
+static int zone_print(struct admin_ctx *ctx, struct zone_ctx *z)
+{
+    if (z->operator_pass)
+        return store_dkim_list(ctx->conn, STORE_DKIM_OPERATOR, zone_set, z);
+    char zone[300];
+    zone_name(&ctx->cfg, zone, sizeof zone);
+    printf("; Easy DKIM public keys (sesame dkim-zone): records of the zone %s.\n"
+           "; $INCLUDE this from that zone's file, which holds its SOA and NS.%s\n"
+           "$ORIGIN %s.\n$TTL 3600\n",
+           zone,
+           ctx->cfg.dkim_operator_domain[0]
+               ? "\n; The operator's key (dkim.operator_domain) is printed by dkim-zone --operator."
+               : "",
+           zone);
+    return store_dkim_list(ctx->conn, NULL, zone_set, z);
 }
 
 static int dkim_zone_run(struct admin_ctx *ctx)
@@ -126,26 +142,22 @@ static int dkim_zone_run(struct admin_ctx *ctx)
         if (!mail_domain_valid(domain))
             return admin_usage_error(&admin_dkim_zone_verb, "'%s' is not a domain", domain);
     }
-    char zone[300];
-    zone_name(&ctx->cfg, zone, sizeof zone);
-    printf("; Easy DKIM public keys (sesame dkim-zone): records of the zone %s.\n"
-           "; $INCLUDE this from that zone's file, which holds its SOA and NS.\n"
-           "$ORIGIN %s.\n$TTL 3600\n",
-           zone, zone);
-    struct zone_ctx z = {domain[0] ? domain : NULL, false, 0, false};
-    int rc = store_dkim_list(ctx->conn, NULL, zone_set, &z);
-    z.operator_pass = true;
-    if (rc == STORE_OK)
-        rc = store_dkim_list(ctx->conn, STORE_DKIM_OPERATOR, zone_set, &z);
+    struct zone_ctx z = {domain[0] ? domain : NULL, admin_flag(ctx, "operator"), 0, false};
+    int rc = zone_print(ctx, &z);
     if (fflush(stdout) != 0)
         return admin_fail("cannot write the zone");
     if (rc != STORE_OK)
         return admin_fail("cannot read the DKIM keys");
+    if (z.operator_pass && !z.sets)
+        return admin_fail("no operator key (dkim.operator_domain is empty, or sesamed has not "
+                          "started with it yet)");
     if (domain[0] && !z.sets)
         return admin_fail("no DKIM keys for %s", domain);
     return z.failed ? ADMIN_FAILED : ADMIN_OK;
 }
 
+static const char *const dkim_zone_flags[] = {"operator", NULL};
+
 const struct admin_verb admin_dkim_zone_verb = {
-    "dkim-zone", "dkim-zone [DOMAIN]", NULL, NULL, dkim_zone_run,
+    "dkim-zone", "dkim-zone [DOMAIN] | dkim-zone --operator", NULL, dkim_zone_flags, dkim_zone_run,
 };

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ATTRIBUTE_IDENTITIES 100
-
 struct dkim_write {
     struct api_call *call;
     struct store_dkim set; /* the new set; after the write, the one in force */
@@ -171,24 +169,7 @@ static int dkim_entry(struct api_call *call, const char *name)
 
 void action_get_identity_dkim_attributes(struct api_call *call)
 {
-    const char *names[MAX_ATTRIBUTE_IDENTITIES];
-    int n = query_list(&call->params, "Identities", names, MAX_ATTRIBUTE_IDENTITIES);
-    if (n < 0)
-        return api_reply_error(call, "InvalidParameterValue", "At most %d identities may be given.",
-                               MAX_ATTRIBUTE_IDENTITIES);
-    if (n == 0 && !query_get(&call->params, "Identities"))
-        return api_reply_missing(call, "identities");
-    api_reply_begin(call);
-    buf_puts(&call->out, "<GetIdentityDkimAttributesResult><DkimAttributes>");
-    for (int i = 0; i < n; i++) {
-        char name[STORE_IDENTITY_LEN];
-        core_strlcpy(name, names[i], sizeof name);
-        mail_identity_normalize(name);
-        if (dkim_entry(call, name) != STORE_OK)
-            return api_reply_error(call, "InternalFailure", "The identities could not be read.");
-    }
-    buf_puts(&call->out, "</DkimAttributes></GetIdentityDkimAttributesResult>");
-    api_reply_finish(call);
+    api_identity_attributes(call, "DkimAttributes", dkim_entry);
 }
 
 /* ---- enable ---- */

@@ -340,18 +340,23 @@ void action_list_verified_email_addresses(struct api_call *call)
 
 /* ---- attributes ---- */
 
-static void verification_entry(struct api_call *call, const struct store_identity *id)
+static int verification_entry(struct api_call *call, const char *name)
 {
+    struct store_identity id;
+    int rc = store_identity_get(call->t->conn, call->account.id, call->region, name, &id);
+    if (rc != STORE_OK)
+        return rc == STORE_NOT_FOUND ? STORE_OK : rc; /* unknown identities are left out */
     buf_puts(&call->out, "<entry>");
-    xml_element(&call->out, "key", id->identity);
+    xml_element(&call->out, "key", id.identity);
     buf_puts(&call->out, "<value>");
-    xml_element(&call->out, "VerificationStatus", id->status);
-    if (id->kind == IDENTITY_DOMAIN)
-        xml_element(&call->out, "VerificationToken", id->token);
+    xml_element(&call->out, "VerificationStatus", id.status);
+    if (id.kind == IDENTITY_DOMAIN)
+        xml_element(&call->out, "VerificationToken", id.token);
     buf_puts(&call->out, "</value></entry>");
+    return STORE_OK;
 }
 
-void action_get_identity_verification_attributes(struct api_call *call)
+void api_identity_attributes(struct api_call *call, const char *map, api_identity_entry_fn entry)
 {
     const char *names[MAX_ATTRIBUTE_IDENTITIES];
     int n = query_list(&call->params, "Identities", names, MAX_ATTRIBUTE_IDENTITIES);
@@ -361,18 +366,19 @@ void action_get_identity_verification_attributes(struct api_call *call)
     if (n == 0 && !query_get(&call->params, "Identities"))
         return api_reply_missing(call, "identities");
     api_reply_begin(call);
-    buf_puts(&call->out, "<GetIdentityVerificationAttributesResult><VerificationAttributes>");
+    buf_printf(&call->out, "<%sResult><%s>", call->action, map);
     for (int i = 0; i < n; i++) {
         char name[STORE_IDENTITY_LEN];
-        struct store_identity id;
         core_strlcpy(name, names[i], sizeof name);
         mail_identity_normalize(name);
-        int rc = store_identity_get(call->t->conn, call->account.id, call->region, name, &id);
-        if (rc == STORE_ERROR)
+        if (entry(call, name) != STORE_OK)
             return api_reply_error(call, "InternalFailure", "The identities could not be read.");
-        if (rc == STORE_OK)
-            verification_entry(call, &id); /* unknown identities are left out, as in SES */
     }
-    buf_puts(&call->out, "</VerificationAttributes></GetIdentityVerificationAttributesResult>");
+    buf_printf(&call->out, "</%s></%sResult>", map, call->action);
     api_reply_finish(call);
+}
+
+void action_get_identity_verification_attributes(struct api_call *call)
+{
+    api_identity_attributes(call, "VerificationAttributes", verification_entry);
 }

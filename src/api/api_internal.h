@@ -94,6 +94,11 @@ void action_list_verified_email_addresses(struct api_call *call);
 void action_delete_identity(struct api_call *call);
 void action_delete_verified_email_address(struct api_call *call);
 void action_get_identity_verification_attributes(struct api_call *call);
+/* Get*Attributes: the Identities list (at most 100, each normalized) and, for each, entry
+ * appends its <entry> to the map (or nothing for an unknown identity; a store error fails
+ * the call). */
+typedef int (*api_identity_entry_fn)(struct api_call *call, const char *identity);
+void api_identity_attributes(struct api_call *call, const char *map, api_identity_entry_fn entry);
 void action_verify_domain_dkim(struct api_call *call);
 void action_get_identity_dkim_attributes(struct api_call *call);
 void action_set_identity_dkim_enabled(struct api_call *call);

@@ -270,6 +270,19 @@ sqlite3_stmt *sqlite_cached(struct store_conn *c, int slot, const char *sql)
 }
 
 /* Binds by a format: s string, i int64, d double, b bool. */
+sqlite3_stmt *sqlite_cached_bind(struct store_conn *c, int slot, const char *sql, const char *fmt,
+                                 ...)
+{
+    sqlite3_stmt *st = sqlite_cached(c, slot, sql);
+    if (!st)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    sqlite_bind(st, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
 void sqlite_bind(sqlite3_stmt *st, const char *fmt, va_list ap)
 {
     for (int i = 1; *fmt; fmt++, i++) {

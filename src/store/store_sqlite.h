@@ -20,6 +20,9 @@ int sqlite_exec(struct store_conn *c, const char *sql);
 sqlite3_stmt *sqlite_cached(struct store_conn *c, int slot, const char *sql);
 /* Binds by a format: s string, i int64, d double, b bool. */
 void sqlite_bind(sqlite3_stmt *st, const char *fmt, va_list ap);
+/* sqlite_cached, then its parameters bound by fmt (NULL when it cannot be prepared). */
+sqlite3_stmt *sqlite_cached_bind(struct store_conn *c, int slot, const char *sql, const char *fmt,
+                                 ...);
 /* Runs a statement that returns no rows: STORE_OK when it changed a row, else NOT_FOUND. */
 int sqlite_run(struct store_conn *c, sqlite3_stmt *st);
 void col_text(sqlite3_stmt *st, int col, char *out, size_t outlen);

@@ -39,17 +39,8 @@ static const char *const dkim_sql[DS_COUNT] = {
                    " = ?3))",
 };
 
-static sqlite3_stmt *dkim_prepare(struct store_conn *c, enum dkim_stmt id, const char *fmt, ...)
-{
-    sqlite3_stmt *st = sqlite_cached(c, SQLITE_DKIM_SLOT + (int)id, dkim_sql[id]);
-    if (!st)
-        return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite_bind(st, fmt, ap);
-    va_end(ap);
-    return st;
-}
+#define dkim_prepare(c, id, ...)                                                                   \
+    sqlite_cached_bind(c, SQLITE_DKIM_SLOT + (int)(id), dkim_sql[id], __VA_ARGS__)
 
 static void read_dkim(sqlite3_stmt *st, void *out)
 {

@@ -67,17 +67,7 @@ static const char *const queue_sql[QS_COUNT] = {
                         " SET value=value+1",
 };
 
-static sqlite3_stmt *queue_prepare(struct store_conn *c, enum queue_stmt id, const char *fmt, ...)
-{
-    sqlite3_stmt *st = sqlite_cached(c, (int)id, queue_sql[id]);
-    if (!st)
-        return NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    sqlite_bind(st, fmt, ap);
-    va_end(ap);
-    return st;
-}
+#define queue_prepare(c, id, ...) sqlite_cached_bind(c, (int)(id), queue_sql[id], __VA_ARGS__)
 
 struct emit_cb {
     void (*cb)(void);

@@ -413,7 +413,7 @@ def test_operator_and_ed25519_signatures(instance, dns, port, rcv, rcpt_domain, 
     operator = unique_domain("operator")
     inst = delivery_instance(instance, port, CONFIG + "[dkim]\ned25519 = true\n"
                              "operator_domain = %s\n" % operator)
-    out = inst.sesame("dkim-zone").stdout
+    out = inst.sesame("dkim-zone", "--operator").stdout
     txt = {o: t for o, rtype, t in zone_records(out) if rtype == "TXT"}
     dns.zone.set_txt("sesame._domainkey." + operator, txt["sesame._domainkey." + operator])
     body = {"Subject": {"Data": "x"}, "Body": {"Text": {"Data": "operator"}}}
@@ -471,3 +471,54 @@ def test_bad_dkim_configuration_is_refused(instance, key, value):
                     % (key, value))
     res = inst.sesame("account", "list", expect=None)
     assert res.returncode != 0 and "dkim.%s" % key in res.stderr, res.stderr
+
+
+def test_sends_during_shutdown_are_answered_and_kept(instance):
+    """SIGTERM while a keep-alive client goes on sending mail the operator signs (every
+    send goes through the CPU pool): sesamed drains and exits cleanly, sanitizer-clean,
+    every request gets an answer, and every MessageId it gave is stored, signed."""
+    import base64
+    import http.client
+    import signal
+    import urllib.parse
+    from conftest import sign_request
+    from sendlib import capture_get, raw_data
+    inst = instance(auto_verify=True, production=True, init_args=("--mode", "capture"),
+                    start=False, extra="[dkim]\noperator_domain = ops.example.net\nthreads = 1\n")
+    inst.start()
+    inst.sesame("account", "set", "--quota", "1000000", "--rate", "100000")
+    inst.client().verify_email_identity(EmailAddress="a@example.com")
+
+    def send(conn):
+        raw = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: s\r\n\r\nt\r\n"
+        body = urllib.parse.urlencode({
+            "Action": "SendRawEmail",
+            "RawMessage.Data": base64.b64encode(raw).decode()}).encode()
+        headers = sign_request("POST", inst.http_url + "/", body, {
+            "Host": "127.0.0.1:%d" % inst.port_base,
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+            inst.key, inst.secret, "us-east-1")
+        conn.request("POST", "/", body, headers)
+        r = conn.getresponse()
+        data = r.read()
+        m = re.search(rb"<MessageId>([^<]+)</MessageId>", data)
+        return r.status, m.group(1).decode() if m else None
+
+    conn = http.client.HTTPConnection("127.0.0.1", inst.port_base, timeout=10)
+    assert send(conn)[0] == 200
+    accepted = []
+    inst.proc.send_signal(signal.SIGTERM)
+    for _ in range(40):
+        try:
+            status, mid = send(conn)
+        except (OSError, http.client.HTTPException):
+            break  # the listener's connections close with the loop
+        assert status in (200, 500, 503), status
+        if mid:
+            accepted.append(mid)
+    inst.stop()  # exit 0, sanitizer-clean
+    inst.start()
+    ids = {m["Id"]: m for m in capture_get(inst)}
+    for mid in accepted:
+        assert mid in ids, mid
+        assert b"d=ops.example.net" in re.sub(rb"\s", b"", raw_data(ids[mid])), ids[mid]

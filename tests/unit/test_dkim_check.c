@@ -284,47 +284,6 @@ static const char server_py[] =
     "sys.stdout.write('%d\\n' % port); sys.stdout.flush()\n"
     "sys.stdin.read()\n";
 
-struct server {
-    pid_t pid;
-    int to_child; /* closing it stops the server (it waits on stdin) */
-    int port;
-};
-
-static bool server_start(struct server *s, const char *records)
-{
-    int out[2], in[2];
-    if (pipe(out) || pipe(in))
-        return false;
-    s->pid = fork();
-    if (s->pid == 0) {
-        dup2(out[1], 1);
-        dup2(in[0], 0);
-        close(out[0]), close(in[1]);
-        execl("/usr/bin/python3", "python3", "-c", server_py, records, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]), close(in[0]);
-    s->to_child = in[1];
-    char line[32] = {0};
-    size_t len = 0;
-    while (len < sizeof line - 1 && !strchr(line, '\n')) {
-        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(out[0]);
-    s->port = strchr(line, '\n') ? atoi(line) : 0;
-    return s->port > 0;
-}
-
-static void server_stop(struct server *s)
-{
-    close(s->to_child);
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
-}
-
 /* The keys of the test sets: two RSA and one Ed25519, and one published by mistake. */
 #define KEYS 4
 struct keys {
@@ -636,8 +595,8 @@ static void test_live(void)
     struct buf json;
     buf_init(&json);
     publish_all(&json, &k);
-    struct server s;
-    bool up = keys && server_start(&s, buf_cstr(&json));
+    struct unit_server s;
+    bool up = keys && unit_server_start(&s, server_py, buf_cstr(&json));
     buf_free(&json);
     CHECK(up);
     if (!up) {
@@ -655,7 +614,7 @@ static void test_live(void)
     test_checker(base, &cfg, &k);
     test_free_asking(base, &cfg, &k);
     event_base_free(base);
-    server_stop(&s);
+    unit_server_stop(&s);
     keys_free(&k);
 }
 

@@ -345,48 +345,6 @@ static const char server_py[] =
     "sys.stdout.write('%d\\n' % port); sys.stdout.flush()\n"
     "sys.stdin.read()\n";
 
-struct server {
-    pid_t pid;
-    int to_child; /* closing it stops the server (it waits on stdin) */
-    int port;
-};
-
-static bool server_start(struct server *s)
-{
-    int out[2], in[2];
-    if (pipe(out) || pipe(in))
-        return false;
-    s->pid = fork();
-    if (s->pid == 0) {
-        dup2(out[1], 1);
-        dup2(in[0], 0);
-        close(out[0]), close(in[1]);
-        execl("/usr/bin/python3", "python3", "-c", server_py, (char *)NULL);
-        _exit(127);
-    }
-    close(out[1]), close(in[0]);
-    s->to_child = in[1];
-    /* The port, up to its newline: a read may return part of the line. */
-    char line[32] = {0};
-    size_t len = 0;
-    while (len < sizeof line - 1 && !strchr(line, '\n')) {
-        ssize_t n = read(out[0], line + len, sizeof line - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-    }
-    close(out[0]);
-    s->port = strchr(line, '\n') ? atoi(line) : 0;
-    return s->port > 0;
-}
-
-static void server_stop(struct server *s)
-{
-    close(s->to_child);
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
-}
-
 struct answer {
     int calls;
     struct dns_mx_result res;
@@ -558,8 +516,8 @@ static void test_verifier_free(struct event_base *base, const struct sesame_conf
 
 static void test_live(void)
 {
-    struct server s;
-    bool up = server_start(&s);
+    struct unit_server s;
+    bool up = unit_server_start(&s, server_py, NULL);
     CHECK(up);
     if (!up)
         return;
@@ -576,7 +534,7 @@ static void test_live(void)
     test_free_pending(base, &cfg);
     test_verifier_free(base, &cfg);
     event_base_free(base);
-    server_stop(&s);
+    unit_server_stop(&s);
 }
 
 int main(void)
