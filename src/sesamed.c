@@ -65,6 +65,24 @@ static int open_listener(const char *addr, const char *what)
     return fd;
 }
 
+/* The DKIM checker's news become emails to the account (spec 20 §2.4). */
+static int dkim_note(struct store_conn *c, const struct store_dkim *set, enum dns_dkim_event e,
+                     void **kept, void *ctx)
+{
+    static const enum send_dkim_event events[] = {
+        [DNS_DKIM_SUCCESS] = SEND_DKIM_SUCCESS,
+        [DNS_DKIM_FAILURE] = SEND_DKIM_FAILURE,
+        [DNS_DKIM_MISSING] = SEND_DKIM_MISSING,
+        [DNS_DKIM_REVOKED] = SEND_DKIM_REVOKED,
+    };
+    return send_dkim_notice_store(ctx, c, set, events[e], (struct send_notice **)kept);
+}
+
+static void dkim_note_after(void *kept, bool committed, void *ctx)
+{
+    send_dkim_notice_after(ctx, kept, committed);
+}
+
 static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
 {
     t->base = event_base_new();
@@ -86,7 +104,8 @@ static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
     if (d->smtp && !(t->smtp = smtp_thread_new(d->smtp, t->base)))
         return -1;
     if (first && !d->cfg.auto_verify) {
-        t->verifier = dns_verifier_start(t->base, &d->cfg, d->store);
+        const struct dns_dkim_hooks hooks = {dkim_note, dkim_note_after, d->send};
+        t->verifier = dns_verifier_start(t->base, &d->cfg, d->store, &hooks);
         if (!t->verifier)
             return log_error("cannot start domain verification"), -1;
     }

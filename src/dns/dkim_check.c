@@ -23,6 +23,7 @@ struct dns_dkim_checker {
     struct dkim_check *asking; /* checks waiting for DNS, freed here if the resolver goes */
     int in_flight;             /* checks not yet written back; a new round waits for them */
     bool stopping;
+    struct dns_dkim_hooks hooks; /* note NULL: nobody to tell */
 };
 
 struct dkim_lookup {
@@ -44,6 +45,7 @@ struct dkim_check {
     int pending; /* lookups not answered yet, plus one while they are being started */
     bool cname_ok[STORE_DKIM_TOKENS], txt_ok[STORE_DKIM_TOKENS];
     bool found, failed;
+    void *kept; /* what hooks.note kept for after the commit */
 };
 
 /* ---- the key record ---- */
@@ -159,6 +161,25 @@ static void dkim_check_free(struct dkim_check *k)
     free(k);
 }
 
+/* Tells the owner what the change means for the customer (spec 20 §2.4): the records were
+ * found, never found, went missing, or stayed missing until revocation. */
+static int dkim_check_note(struct store_conn *c, struct dkim_check *k, const struct store_dkim *cur,
+                           const char *before, int64_t missing_before)
+{
+    const struct dns_dkim_hooks *h = &k->ch->hooks;
+    bool was_success = !strcmp(before, "Success");
+    int e = -1; /* nothing to say */
+    if (!strcmp(cur->status, before))
+        e = was_success && !missing_before && cur->missing_since_ms ? DNS_DKIM_MISSING : -1;
+    else if (!strcmp(cur->status, "Success"))
+        e = DNS_DKIM_SUCCESS;
+    else if (!strcmp(cur->status, "Failed"))
+        e = was_success ? DNS_DKIM_REVOKED : DNS_DKIM_FAILURE;
+    if (!h->note || e < 0)
+        return STORE_OK;
+    return h->note(c, cur, (enum dns_dkim_event)e, &k->kept, h->ctx);
+}
+
 /* Runs on the writer: applies the result to the row as it is now, if it is still the
  * same token set (not deleted, not replaced by a new VerifyDomainDkim) and not over. */
 static int dkim_check_apply(struct store_conn *c, struct dkim_check *k, struct store_dkim *cur)
@@ -168,12 +189,15 @@ static int dkim_check_apply(struct store_conn *c, struct dkim_check *k, struct s
         return STORE_OK;
     char before[sizeof cur->status];
     core_strlcpy(before, cur->status, sizeof before);
+    int64_t missing_before = cur->missing_since_ms;
     const struct dns_dkim_checker *ch = k->ch;
     bool changed = dns_dkim_next(cur, k->found, k->failed, core_now_ms(), ch->failure_window_ms,
                                  ch->revocation_window_ms);
     bool revoked = changed && !strcmp(before, "Success");
     int rc = store_dkim_put(c, cur);
     if (rc != STORE_OK)
+        return rc;
+    if ((rc = dkim_check_note(c, k, cur, before, missing_before)) != STORE_OK)
         return rc;
     if (revoked) { /* signing stops with the records (§2.4.4) */
         rc = store_dkim_disable_domain(c, cur->account_id, cur->region, cur->domain);
@@ -203,6 +227,8 @@ static void dkim_check_done(int status, void *ctx)
     if (status != STORE_OK)
         log_warn("dkim: could not store the check of %s", k->domain);
     k->ch->in_flight--;
+    if (k->kept && k->ch->hooks.after)
+        k->ch->hooks.after(k->kept, status == STORE_OK, k->ch->hooks.ctx);
     dkim_check_free(k);
 }
 
@@ -351,6 +377,12 @@ struct dns_dkim_checker *dns_dkim_checker_new(struct event_base *base,
     ch->failure_window_ms = cfg->dkim_failure_window_s * 1000;
     ch->revocation_window_ms = cfg->dkim_revocation_window_s * 1000;
     return ch;
+}
+
+void dns_dkim_checker_hooks(struct dns_dkim_checker *ch, const struct dns_dkim_hooks *hooks)
+{
+    if (hooks)
+        ch->hooks = *hooks;
 }
 
 void dns_dkim_checker_free(struct dns_dkim_checker *ch)

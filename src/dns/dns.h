@@ -25,9 +25,21 @@ struct dns_resolver *dns_resolver_new(struct event_base *base, const struct sesa
 void dns_resolver_free(struct dns_resolver *r);
 void dns_resolve_txt(struct dns_resolver *r, const char *name, dns_txt_cb cb, void *ctx);
 
-/* Starts polling on base (one verifier per sesamed). */
+/* What the DKIM checker tells its owner of a token set's progress (the lifecycle emails):
+ * note runs on the store's writer, inside the transaction that records the change, and may
+ * keep something for after (its return is a store status); after runs on the verifier's
+ * thread once that transaction has ended, committed or not. */
+enum dns_dkim_event { DNS_DKIM_SUCCESS, DNS_DKIM_FAILURE, DNS_DKIM_MISSING, DNS_DKIM_REVOKED };
+struct dns_dkim_hooks {
+    int (*note)(struct store_conn *c, const struct store_dkim *d, enum dns_dkim_event e,
+                void **kept, void *ctx);
+    void (*after)(void *kept, bool committed, void *ctx);
+    void *ctx;
+};
+
+/* Starts polling on base (one verifier per sesamed); hooks may be NULL. */
 struct dns_verifier *dns_verifier_start(struct event_base *base, const struct sesame_config *cfg,
-                                        struct store *store);
+                                        struct store *store, const struct dns_dkim_hooks *hooks);
 void dns_verifier_free(struct dns_verifier *v);
 
 /* The state machine of one check, pure so it can be tested: updates id after a lookup.
@@ -66,6 +78,7 @@ struct dns_dkim_checker *dns_dkim_checker_new(struct event_base *base,
                                               const struct sesame_config *cfg, struct store *store,
                                               struct store_conn *conn, struct dns_resolver *r);
 void dns_dkim_checker_poll(struct dns_dkim_checker *c, int64_t due_before_ms);
+void dns_dkim_checker_hooks(struct dns_dkim_checker *c, const struct dns_dkim_hooks *hooks);
 void dns_dkim_checker_free(struct dns_dkim_checker *c);
 
 /* ---- MX resolution (mx.c): where mail for a domain goes (RFC 5321 §5.1) ---- */

@@ -157,7 +157,7 @@ static void verify_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 struct dns_verifier *dns_verifier_start(struct event_base *base, const struct sesame_config *cfg,
-                                        struct store *store)
+                                        struct store *store, const struct dns_dkim_hooks *hooks)
 {
     struct dns_verifier *v = calloc(1, sizeof *v);
     if (!v)
@@ -173,6 +173,7 @@ struct dns_verifier *dns_verifier_start(struct event_base *base, const struct se
         dns_verifier_free(v);
         return NULL;
     }
+    dns_dkim_checker_hooks(v->dkim, hooks);
     /* Ticks are at most a second apart so a short poll interval (tests) is honoured. */
     int64_t every = cfg->verify_poll_interval_s < 10 ? 1 : 10;
     v->tick_ms = every * 1000;

@@ -126,6 +126,20 @@ int send_notice_store(struct store_conn *c, const struct send_notice *n);
 void send_notice_hand_over(struct send_shared *sh, const struct send_notice *n);
 void send_notice_free(struct send_notice *n);
 
+/* Easy DKIM's lifecycle emails (spec 20 §2.4) to the account's contact address. */
+enum send_dkim_event {
+    SEND_DKIM_SUCCESS, /* the records were found */
+    SEND_DKIM_FAILURE, /* not found within dkim.failure_window */
+    SEND_DKIM_MISSING, /* a verified set's records went missing: restore them in time */
+    SEND_DKIM_REVOKED, /* missing for dkim.revocation_window: signing stopped */
+};
+/* Stores the email in the caller's transaction (the writer's); *out is NULL when the account
+ * has no contact address. Returns a store status. */
+int send_dkim_notice_store(struct send_shared *sh, struct store_conn *c, const struct store_dkim *d,
+                           enum send_dkim_event event, struct send_notice **out);
+/* After the transaction: to delivery if it committed; frees n. */
+void send_dkim_notice_after(struct send_shared *sh, struct send_notice *n, bool committed);
+
 /* Recipients sent in the last 24 hours (GetSendQuota's SentLast24Hours): the same count
  * the quota check uses, so it is exact the moment a send is answered. -1 on a store error. */
 double send_sent_last_24h(struct send_shared *sh, const struct send_sender *who);

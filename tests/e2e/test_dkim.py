@@ -10,6 +10,7 @@ import smtplib
 import ssl
 import subprocess
 import time
+import uuid
 
 import pytest
 
@@ -117,6 +118,17 @@ def dkim_domain(inst, dns, enable=True):
     if enable:
         ses.set_identity_dkim_enabled(Identity=domain, DkimEnabled=True)
     return domain, tokens
+
+
+def wait_email(rcv, rcpt, subject, timeout=20):
+    """The text of the email to rcpt with that subject, once the receiving server has it."""
+    def find():
+        for m in rcv.received(rcpt):
+            msg = email.message_from_bytes(m.data, policy=email.policy.default)
+            if msg["Subject"] == subject:
+                return msg.get_body(("plain",)).get_content()
+        return None
+    return wait_until(find, timeout, what="an email '%s' to %s" % (subject, rcpt))
 
 
 def signatures(data):
@@ -244,10 +256,13 @@ def test_failed_after_window_and_revoked_after_records_vanish(instance, dns, por
     inst = delivery_instance(instance, port,
                              CONFIG + "[dkim]\nfailure_window = 3s\nrevocation_window = 3s\n")
     ses = inst.client()
+    owner = "owner-%s@%s" % (uuid.uuid4().hex[:8], rcpt_domain)
+    inst.sesame("account", "set", "--contact", owner)  # the lifecycle emails go there
     never = unique_domain("never")
     inst.sesame("identity", "verify", "--force", never)
     old = ses.verify_domain_dkim(Domain=never)["DkimTokens"]
     wait_status(ses, never, "Failed", timeout=20)
+    wait_email(rcv, owner, "DKIM FAILURE: %s in region us-east-1" % never)
     # After Failed, setup starts over with new tokens (spec 20 Q5).
     assert set(ses.verify_domain_dkim(Domain=never)["DkimTokens"]).isdisjoint(old)
 
@@ -264,6 +279,10 @@ def test_failed_after_window_and_revoked_after_records_vanish(instance, dns, por
     assert dkim_attrs(ses, domain)["DkimEnabled"] is False
     assert dkim_attrs(ses, sender)["DkimEnabled"] is False
     assert "(revoked: records missing)" in inst.log()
+    # The account heard of each step (spec 20 §2.4), in order.
+    for subject in ("DKIM setup successful", "DKIM records missing", "DKIM REVOCATION"):
+        body = wait_email(rcv, owner, "%s: %s in region us-east-1" % (subject, domain))
+        assert domain in body
     data, _ = deliver(inst, rcv, "after@" + rcpt_domain, Source=sender,
                       Message={"Subject": {"Data": "unsigned"}, "Body": {"Text": {"Data": "x"}}})
     assert b"DKIM-Signature" not in data  # never refused: sent unsigned

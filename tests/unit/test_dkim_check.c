@@ -534,7 +534,7 @@ static void test_checker(struct event_base *base, const struct sesame_config *dn
         return;
     CHECK(store_writer_start(st) == STORE_OK);
     store_sets(st, k, core_now_ms());
-    struct dns_verifier *v = dns_verifier_start(base, &cfg, st);
+    struct dns_verifier *v = dns_verifier_start(base, &cfg, st, NULL);
     CHECK(v != NULL);
     struct timeval first = {1, 100000}; /* the first tick has started its checks */
     event_base_loopexit(base, &first);
@@ -577,7 +577,7 @@ static void test_free_asking(struct event_base *base, const struct sesame_config
     CHECK(store_dkim_put(c, d) == STORE_OK);
     free(d);
     store_conn_close(c);
-    struct dns_verifier *v = dns_verifier_start(base, &cfg, st);
+    struct dns_verifier *v = dns_verifier_start(base, &cfg, st, NULL);
     CHECK(v != NULL);
     struct timeval tv = {1, 200000};
     event_base_loopexit(base, &tv);

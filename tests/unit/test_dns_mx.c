@@ -498,7 +498,7 @@ static void test_verifier_free(struct event_base *base, const struct sesame_conf
                                 .created_ms = 1};
     CHECK(store_identity_put(c, &id) == STORE_OK);
     store_conn_close(c);
-    struct dns_verifier *v = dns_verifier_start(base, &cfg, st);
+    struct dns_verifier *v = dns_verifier_start(base, &cfg, st, NULL);
     CHECK(v != NULL);
     struct timeval tv = {1, 500000}; /* past the first tick: its lookups never get answers */
     event_base_loopexit(base, &tv);
