@@ -240,10 +240,10 @@ static void test_cname_parse(void)
  * types, as a recursive resolver does. Names with "drop" get no answer, TXT questions
  * about names with "servfail" get SERVFAIL (spec 20 §2.7). */
 static const char server_py[] =
-    "import json, socket, sys\n"
-    "from dnslib import RR, QTYPE, RCODE, CNAME, TXT, DNSRecord\n"
+    "import json, sys\n"
+    "from dnslib import RR, QTYPE, RCODE, CNAME, TXT\n"
     "from dnslib.dns import DNSError\n"
-    "from dnslib.server import DNSServer, DNSHandler, BaseResolver, DNSLogger\n"
+    "from dnslib.server import BaseResolver\n"
     "Z = {}\n"
     "for n, t, v in json.loads(sys.argv[1]): Z.setdefault((n.lower(), t), []).append(v)\n"
     "NAMES = {n for n, t in Z}\n"
@@ -265,24 +265,8 @@ static const char server_py[] =
     "            name = target.rstrip('.').lower()\n"
     "        if name not in NAMES: reply.header.rcode = RCODE.NXDOMAIN\n"
     "        return reply\n"
-    "class H(DNSHandler):\n"
-    "    def get_reply(self, data):\n"
-    "        reply = self.server.resolver.resolve(DNSRecord.parse(data), self)\n"
-    "        if self.protocol == 'udp' and len(reply.pack()) > 512:\n"
-    "            reply.rr = []; reply.header.tc = 1\n"
-    "        return reply.pack()\n"
-    "log = DNSLogger(logf=lambda s: None)\n"
-    "for attempt in range(20):\n"
-    "    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n"
-    "    port = s.getsockname()[1]; s.close()\n"
-    "    try:\n"
-    "        servers = [DNSServer(R(), port=port, address='127.0.0.1', tcp=t, handler=H,\n"
-    "                             logger=log) for t in (False, True)]\n"
-    "        break\n"
-    "    except OSError: pass\n"
-    "for s in servers: s.start_thread()\n"
-    "sys.stdout.write('%d\\n' % port); sys.stdout.flush()\n"
-    "sys.stdin.read()\n";
+    "from dns_server import serve\n"
+    "serve(R())\n";
 
 /* The keys of the test sets: two RSA and one Ed25519, and one published by mistake. */
 #define KEYS 4
@@ -517,19 +501,30 @@ static void remove_dir(const char *dir)
     CHECK(rmdir(dir) == 0);
 }
 
+/* A store in a new directory (dir, a mkdtemp template) and the config of the checks:
+ * the test server's resolver, checks due every second, a host zone in mixed case with
+ * its final dot (both must not matter). */
+static struct store *checker_store(const struct sesame_config *dns_cfg, char *dir,
+                                   struct sesame_config *cfg)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    *cfg = *dns_cfg;
+    snprintf(cfg->store_path, sizeof cfg->store_path, "%s/test.db", dir);
+    cfg->verify_poll_interval_s = 1;
+    snprintf(cfg->dkim_host_zone, sizeof cfg->dkim_host_zone, "dkim.Sesame.test.");
+    struct store *st = NULL;
+    char err[256];
+    CHECK(store_open(cfg, &st, err, sizeof err) == STORE_OK);
+    return st;
+}
+
 /* Whole checks through the verifier's tick, with the store's writer. */
 static void test_checker(struct event_base *base, const struct sesame_config *dns_cfg,
                          struct keys *k)
 {
     char dir[] = "/tmp/test_dkim_check.XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    struct sesame_config cfg = *dns_cfg;
-    snprintf(cfg.store_path, sizeof cfg.store_path, "%s/test.db", dir);
-    cfg.verify_poll_interval_s = 1;
-    snprintf(cfg.dkim_host_zone, sizeof cfg.dkim_host_zone, "dkim.Sesame.test.");
-    struct store *st = NULL;
-    char err[256];
-    CHECK(store_open(&cfg, &st, err, sizeof err) == STORE_OK);
+    struct sesame_config cfg;
+    struct store *st = checker_store(dns_cfg, dir, &cfg);
     if (!st)
         return;
     CHECK(store_writer_start(st) == STORE_OK);
@@ -562,13 +557,8 @@ static void test_free_asking(struct event_base *base, const struct sesame_config
                              struct keys *k)
 {
     char dir[] = "/tmp/test_dkim_check.XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    struct sesame_config cfg = *dns_cfg;
-    snprintf(cfg.store_path, sizeof cfg.store_path, "%s/test.db", dir);
-    cfg.verify_poll_interval_s = 1;
-    struct store *st = NULL;
-    char err[256];
-    CHECK(store_open(&cfg, &st, err, sizeof err) == STORE_OK);
+    struct sesame_config cfg;
+    struct store *st = checker_store(dns_cfg, dir, &cfg);
     if (!st)
         return;
     struct store_conn *c = store_conn_open(st);
