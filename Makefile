@@ -40,16 +40,24 @@ unit: build build-asan
 	cd build-asan && ctest --output-on-failure
 
 # End-to-end: real clients against a real sesamed, both the release and the ASan/UBSan build.
+# The two runs go side by side (most of a test is waiting on sockets and timers), each
+# into its own log, printed when both are done; either failing fails the target.
 e2e: build build-asan
-	SESAME_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests/e2e
-	SESAME_BUILD=$(CURDIR)/build-asan $(PYTHON) -m pytest -q tests/e2e
+	@SESAME_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e \
+	    >$(BUILD)/e2e.log 2>&1 & rel=$$!; \
+	SESAME_BUILD=$(CURDIR)/build-asan $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e \
+	    >build-asan/e2e.log 2>&1 & asan=$$!; \
+	wait $$rel; rs=$$?; wait $$asan; as=$$?; \
+	echo "== e2e, release build ($(BUILD)) =="; cat $(BUILD)/e2e.log; \
+	echo "== e2e, ASan+UBSan build (build-asan) =="; cat build-asan/e2e.log; \
+	test $$rs -eq 0 && test $$as -eq 0
 
 fuzz: build-fuzz
 	./tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 test: deps
 	$(MAKE) unit
-	$(MAKE) fuzz FUZZ_SECONDS=15
+	$(MAKE) fuzz FUZZ_SECONDS=10
 	$(MAKE) e2e
 
 bench: deps build

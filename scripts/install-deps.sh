@@ -13,7 +13,7 @@ packages=(
   openssl sqlite3 ca-certificates
   # test clients and peers
   python3 python3-pytest python3-boto3 python3-dnslib python3-aiosmtpd python3-dkim python3-nacl
-  python3-dnspython awscli
+  python3-dnspython python3-cryptography awscli
   # independent DKIM verifiers (RSA and Ed25519) and a zone file checker
   libmail-dkim-perl libcryptx-perl opendkim-tools bind9-utils
   swaks libnet-ssleay-perl curl wrk

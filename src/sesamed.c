@@ -7,6 +7,7 @@
 #include "core/core.h"
 #include "delivery/delivery.h"
 #include "dns/dns.h"
+#include "feedback/feedback.h"
 #include "net/net.h"
 #include "send/send.h"
 #include "smtp/smtp.h"
@@ -30,6 +31,7 @@ struct io_thread {
     struct api_thread *api;
     struct admin_http *admin;
     struct smtp_thread *smtp;
+    struct smtp_thread *feedback; /* the bounce domain's listener */
     struct dns_verifier *verifier;
 };
 
@@ -41,7 +43,8 @@ struct daemon {
     struct api_shared *api;
     struct smtp_shared *smtp; /* NULL when no SMTP listener is configured */
     struct delivery *delivery;
-    struct core_pool *pool; /* DKIM signing and key generation */
+    struct feedback *feedback; /* notifications, forwarding, the feedback listener's intake */
+    struct core_pool *pool;    /* DKIM signing and key generation */
     SSL_CTX *tls;
     int thread_count;
     struct io_thread threads[MAX_IO_THREADS];
@@ -101,8 +104,14 @@ static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
             !(t->admin = admin_http_new(&d->cfg, d->store, d->failures, t->base, admin_fd)))
             return -1;
     }
-    if (d->smtp && !(t->smtp = smtp_thread_new(d->smtp, t->base)))
+    if (smtp_configured(&d->cfg) && !(t->smtp = smtp_thread_new(d->smtp, t->base)))
         return -1;
+    if (d->cfg.feedback_listen[0]) {
+        struct smtp_feedback_hooks hooks;
+        feedback_listener_hooks(d->feedback, &hooks);
+        if (!(t->feedback = smtp_feedback_thread_new(d->smtp, t->base, &hooks)))
+            return -1;
+    }
     if (first && !d->cfg.auto_verify) {
         const struct dns_dkim_hooks hooks = {dkim_note, dkim_note_after, d->send};
         t->verifier = dns_verifier_start(t->base, &d->cfg, d->store, &hooks);
@@ -151,12 +160,15 @@ static int daemon_start(struct daemon *d)
     d->pool = core_pool_new(d->cfg.dkim_threads, "sesamed-cpu");
     if (!d->failures || !d->send || !d->pool || dkim_operator_setup(d) != 0 ||
         store_writer_start(d->store) != STORE_OK ||
-        !(d->delivery = delivery_start(&d->cfg, d->store)) ||
+        !(d->feedback = feedback_start(&d->cfg, d->store)) ||
+        !(d->delivery = delivery_start(&d->cfg, d->store, d->feedback)) ||
         !(d->api = api_shared_new(&d->cfg, d->store, d->send, d->failures)))
         return -1;
     send_shared_on_queued(d->send, hand_to_delivery, d->delivery);
     send_shared_use_pool(d->send, d->pool);
-    if (smtp_configured(&d->cfg) &&
+    feedback_use_pool(d->feedback, d->pool);
+    api_shared_use_feedback(d->api, d->feedback);
+    if ((smtp_configured(&d->cfg) || d->cfg.feedback_listen[0]) &&
         !(d->smtp = smtp_shared_new(&d->cfg, d->store, d->send, d->failures, d->tls)))
         return -1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -181,6 +193,7 @@ static void io_thread_stop_accepting(evutil_socket_t fd, short what, void *arg)
     api_thread_stop_accepting(t->api);
     admin_http_stop_accepting(t->admin);
     smtp_thread_stop_accepting(t->smtp);
+    smtp_thread_stop_accepting(t->feedback);
 }
 
 static void io_thread_close_smtp(evutil_socket_t fd, short what, void *arg)
@@ -188,6 +201,7 @@ static void io_thread_close_smtp(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct io_thread *t = arg;
     smtp_thread_close_sessions(t->smtp);
+    smtp_thread_close_sessions(t->feedback);
 }
 
 static int smtp_sessions_open(struct daemon *d)
@@ -195,7 +209,8 @@ static int smtp_sessions_open(struct daemon *d)
     int open = 0;
     for (int i = 0; i < d->thread_count; i++)
         if (d->threads[i].thread)
-            open += smtp_thread_active(d->threads[i].smtp);
+            open +=
+                smtp_thread_active(d->threads[i].smtp) + smtp_thread_active(d->threads[i].feedback);
     return open;
 }
 
@@ -233,6 +248,7 @@ static void daemon_stop(struct daemon *d)
     smtp_drain(d);
     core_pool_stop(d->pool);    /* signatures in progress finish and reach their threads */
     delivery_stop(d->delivery); /* before the writer: its last results are written */
+    feedback_stop(d->feedback); /* POSTs in flight stay in the outbox for the next start */
     if (d->store)
         store_writer_stop(d->store);
     for (int i = 0; i < d->thread_count; i++)
@@ -249,13 +265,15 @@ static void daemon_stop(struct daemon *d)
         api_thread_free(t->api);
         admin_http_free(t->admin);
         smtp_thread_free(t->smtp);
+        smtp_thread_free(t->feedback);
         if (t->base)
             event_base_free(t->base);
     }
     api_shared_free(d->api);
     smtp_shared_free(d->smtp);
     delivery_free(d->delivery);
-    core_pool_free(d->pool); /* no I/O thread is left to call it */
+    feedback_free(d->feedback); /* after the writer: its last callbacks have run */
+    core_pool_free(d->pool);    /* no I/O thread is left to call it */
     send_shared_free(d->send);
     auth_failures_free(d->failures);
     store_close(d->store);
@@ -276,6 +294,9 @@ static void log_listeners(const struct sesame_config *cfg)
         log_info("smtp (STARTTLS) listening on %s", cfg->smtp_starttls_listen);
     if (cfg->smtp_tls_listen[0])
         log_info("smtp (implicit TLS) listening on %s", cfg->smtp_tls_listen);
+    if (cfg->feedback_listen[0])
+        log_info("feedback (bounce domain %s) listening on %s",
+                 cfg->bounce_domain[0] ? cfg->bounce_domain : cfg->hostname, cfg->feedback_listen);
     if (cfg->admin_listen[0] && !net_addr_is_loopback(cfg->admin_listen))
         log_warn("admin api on %s: plain HTTP off loopback sends the token in clear; keep it "
                  "on a private network or behind a TLS proxy",

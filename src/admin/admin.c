@@ -21,6 +21,8 @@ static const struct admin_group groups[] = {
     {"identity", admin_identity_verbs, "verified email addresses and domains"},
     {"queue", admin_queue_verbs, "messages waiting for delivery: why, retry now, drop"},
     {"suppression", admin_suppression_verbs, "the suppression list of hard-bounced addresses"},
+    {"feedback", admin_feedback_verbs, "reports the feedback listener kept aside"},
+    {"notifications", admin_notifications_verbs, "SNS deliveries waiting or given up on"},
 };
 
 static void admin_help(FILE *out)

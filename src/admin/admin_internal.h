@@ -78,6 +78,8 @@ extern const struct admin_verb admin_policy_verbs[];
 extern const struct admin_verb admin_identity_verbs[];
 extern const struct admin_verb admin_queue_verbs[];
 extern const struct admin_verb admin_suppression_verbs[];
+extern const struct admin_verb admin_feedback_verbs[];
+extern const struct admin_verb admin_notifications_verbs[];
 
 /* ==== operations shared by the command and the HTTP API (ops.c, ops_lists.c) ====
  * Each runs on a connection inside the caller's transaction (the command's own, or the

@@ -89,6 +89,10 @@ static void write_config(FILE *f, const struct init_plan *p)
     fprintf(f, "[verification]\nauto_verify = %s\npoll_interval = 5s\n\n",
             p->auto_verify ? "true" : "false");
     fprintf(f, "[dns]\nresolver = %s\n\n", p->resolver ? p->resolver : "");
+    /* Development: a failed notification POST is retried soon; subscribers may run on this
+     * machine. */
+    fprintf(f, "[notifications]\nretry_initial = 2s\nretry_max = 1m\nallow_private_endpoints = "
+               "true\n\n");
     fprintf(f, "[delivery]\nmode = %s\nrelay = %s\nmx_port = %d\nallow_loopback_mx = true\n",
             p->mode ? p->mode : "deliver", p->relay ? p->relay : "", p->mx_port);
     /* Development: soft failures are retried soon, so their outcome shows quickly. */

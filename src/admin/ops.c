@@ -1,6 +1,7 @@
 /* The operations on accounts, keys, users and policies that the command and the HTTP API
  * share: checks, then store calls, in the caller's transaction; messages, never output. */
 #include "admin/admin_internal.h"
+#include "mail/mail.h"
 #include "auth/auth.h"
 
 #include <stdarg.h>
@@ -101,7 +102,7 @@ static int check_account_text(const char *name, const char *contact, char *err)
                              "the account name must have 1 to 63 characters");
     if (contact && strlen(contact) >= sizeof((struct store_account *)0)->contact)
         return admin_op_fail(err, ADMIN_OP_INVALID, "the contact address is too long");
-    if (contact && *contact && !strchr(contact, '@'))
+    if (contact && *contact && !mail_address_valid(contact))
         return admin_op_fail(err, ADMIN_OP_INVALID,
                              "the contact must be an email address, not '%.300s'", contact);
     return ADMIN_OP_OK;

@@ -62,13 +62,20 @@ static void show_event(const struct store_event *e, void *arg)
     if (!strcmp(e->type, "Delivery")) {
         json_object_set_new(o, "SmtpResponse", json_string(e->smtp_response));
         json_object_set_new(o, "ProcessingTimeMillis", json_integer(e->processing_ms));
-    } else {
+    } else if (!strcmp(e->type, "Complaint")) {
+        json_object_set_new(o, "FeedbackType", json_string(e->feedback_type));
+        json_object_set_new(o, "UserAgent", json_string(e->user_agent));
+        json_object_set_new(o, "ArrivalDate",
+                            e->arrival_ms ? iso_json(e->arrival_ms) : json_null());
+    } else if (!strcmp(e->type, "Bounce")) {
         json_object_set_new(o, "BounceType", json_string(e->bounce_type));
         json_object_set_new(o, "BounceSubType", json_string(e->bounce_subtype));
         json_object_set_new(o, "Status", json_string(e->status));
         json_object_set_new(o, "Action", json_string(e->action));
         json_object_set_new(o, "DiagnosticCode", json_string(e->diagnostic));
     }
+    if (e->feedback_id[0])
+        json_object_set_new(o, "FeedbackId", json_string(e->feedback_id));
     json_object_set_new(o, "Simulator", json_boolean(e->simulator));
     json_array_append_new(s->events, o);
 }

@@ -56,6 +56,10 @@ struct send_shared;
 struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store *store,
                                   struct send_shared *send, struct auth_failures *failures);
 void api_shared_free(struct api_shared *sh);
+/* The feedback module that publishes to topics and serves the signing certificate
+ * (DECISIONS 28). Call before any api_thread starts; fb must outlive the api. */
+struct feedback;
+void api_shared_use_feedback(struct api_shared *sh, struct feedback *fb);
 
 /* Serves the Query API on this thread's base: plain HTTP on http_fd and HTTPS on https_fd
  * (either may be -1). tls is the server context for https_fd. */

@@ -10,9 +10,14 @@
 struct evhttp_request;
 
 #define API_NAMESPACE "http://ses.amazonaws.com/doc/2010-12-01/"
+#define API_SNS_NAMESPACE "http://sns.amazonaws.com/doc/2010-03-31/"
+
+/* The service an action belongs to: it picks the SigV4 scope, Version and namespace. */
+enum api_service { API_SES = 0, API_SNS = 1 };
 
 struct api_throttle; /* per-account token buckets for non-send actions */
 struct send_shared;
+struct feedback;
 
 struct api_shared {
     struct sesame_config cfg;
@@ -21,6 +26,7 @@ struct api_shared {
     pthread_mutex_t throttle_lock;
     struct api_throttle *throttles;
     struct auth_failures *failures; /* failed authentications per source address (shared) */
+    struct feedback *fb;            /* topics' publishing; NULL until api_shared_use_feedback */
 };
 
 struct api_cache;
@@ -55,17 +61,20 @@ struct api_call {
     struct store_account account;
     struct store_key key;
     char region[STORE_REGION_LEN];
-    char peer[64];     /* the client's address (aws:SourceIp) */
-    bool secure;       /* came over TLS (aws:SecureTransport) */
-    bool store_failed; /* the access key could not be read */
-    struct buf out;    /* the XML reply */
-    void *action_ctx;  /* for actions that finish after a store write */
+    char peer[64];            /* the client's address (aws:SourceIp) */
+    bool secure;              /* came over TLS (aws:SecureTransport) */
+    bool store_failed;        /* the access key could not be read */
+    bool anonymous;           /* an unsigned SubscribeURL/UnsubscribeURL GET: no account, no key */
+    enum api_service service; /* the signing scope's, then the action's: the reply namespace */
+    struct buf out;           /* the XML reply */
+    void *action_ctx;         /* for actions that finish after a store write */
 };
 
 struct api_action {
     const char *name;
     void (*run)(struct api_call *call);
     bool is_send; /* send actions are limited by the sending rate, not the non-send throttle */
+    enum api_service service;
 };
 const struct api_action *api_action_find(const char *name);
 
@@ -79,6 +88,8 @@ void api_reply_error(struct api_call *call, const char *code, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 /* ValidationError for a required parameter that is missing (DECISIONS 2). */
 void api_reply_missing(struct api_call *call, const char *member);
+/* SNS's InvalidParameter: "Invalid parameter: <what>". */
+void api_reply_sns_invalid(struct api_call *call, const char *what);
 int api_error_status(const char *code);
 
 /* ---- XML ---- */
@@ -106,6 +117,31 @@ void action_get_send_quota(struct api_call *call);
 void action_get_send_statistics(struct api_call *call);
 void action_send_email(struct api_call *call);
 void action_send_raw_email(struct api_call *call);
+/* SES notification settings (actions_notify.c; spec 20 §5.4) */
+void action_set_identity_notification_topic(struct api_call *call);
+void action_set_identity_feedback_forwarding_enabled(struct api_call *call);
+void action_get_identity_notification_attributes(struct api_call *call);
+/* SNS-compatible topics (actions_sns.c; DECISIONS 28) */
+void action_sns_create_topic(struct api_call *call);
+void action_sns_delete_topic(struct api_call *call);
+void action_sns_list_topics(struct api_call *call);
+void action_sns_get_topic_attributes(struct api_call *call);
+void action_sns_subscribe(struct api_call *call);
+void action_sns_confirm_subscription(struct api_call *call);
+void action_sns_unsubscribe(struct api_call *call);
+void action_sns_list_subscriptions(struct api_call *call);
+void action_sns_list_subscriptions_by_topic(struct api_call *call);
+/* The parts of a topic ARN, arn:aws:sns:<region>:<account>:<name>; false when arn is not
+ * one (a subscription ARN has one more ":<uuid>"). */
+struct api_sns_arn {
+    char region[STORE_REGION_LEN];
+    char account_id[STORE_ID_LEN];
+    char name[257];
+};
+bool api_sns_arn_parse(const char *arn, struct api_sns_arn *out);
+/* A subscription ARN, <topic arn>:<id>: its topic's parts, and the topic ARN itself
+ * (topic_arn: STORE_ARN_LEN bytes). */
+bool api_sns_subscription_arn_parse(const char *arn, struct api_sns_arn *out, char *topic_arn);
 
 /* The capture endpoint, /_aws/ses (DESIGN.md, "Configuration and modes"). */
 void api_capture_handle(struct api_thread *t, struct evhttp_request *req, const char *query,

@@ -1,5 +1,6 @@
-/* XML replies: the 2010-12-01 namespace on success and error (DECISIONS 3), RequestId in
- * ResponseMetadata or directly under ErrorResponse, and x-amzn-RequestId on every reply. */
+/* XML replies: the 2010-12-01 namespace on success and error (DECISIONS 3), or SNS's
+ * 2010-03-31 one for its actions (DECISIONS 28); RequestId in ResponseMetadata or directly
+ * under ErrorResponse, and x-amzn-RequestId on every reply. */
 #include "api/api_internal.h"
 
 #include <event2/buffer.h>
@@ -38,6 +39,11 @@ static const struct api_error_kind error_kinds[] = {
     {"ValidationError", 400, false},
     {"LimitExceeded", 400, false},
     {"RequestEntityTooLarge", 413, false},
+    /* SNS's own (botocore's sns model) */
+    {"NotFound", 404, false},
+    {"InvalidParameter", 400, false},
+    {"AuthorizationError", 403, false},
+    {"InternalError", 500, true},
 };
 
 static const struct api_error_kind *error_kind(const char *code)
@@ -97,10 +103,15 @@ static void api_send(struct api_call *call, int status, const char *reason)
     api_call_free(call);
 }
 
+static const char *api_namespace(const struct api_call *call)
+{
+    return call->service == API_SNS ? API_SNS_NAMESPACE : API_NAMESPACE;
+}
+
 void api_reply_begin(struct api_call *call)
 {
     buf_reset(&call->out);
-    buf_printf(&call->out, "<%sResponse xmlns=\"" API_NAMESPACE "\">", call->action);
+    buf_printf(&call->out, "<%sResponse xmlns=\"%s\">", call->action, api_namespace(call));
 }
 
 void api_reply_finish(struct api_call *call)
@@ -118,12 +129,14 @@ void api_reply_error(struct api_call *call, const char *code, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
+    if (call->service == API_SNS && !strcmp(code, "InternalFailure"))
+        code = "InternalError"; /* SNS's name for it */
     const struct api_error_kind *k = error_kind(code);
     /* Logged once, here, without secrets: the message never holds one. */
     log_info("api %s %s: %s %s", call->request_id, call->action ? call->action : "-", code,
              message);
     buf_reset(&call->out);
-    buf_puts(&call->out, "<ErrorResponse xmlns=\"" API_NAMESPACE "\"><Error>");
+    buf_printf(&call->out, "<ErrorResponse xmlns=\"%s\"><Error>", api_namespace(call));
     xml_element(&call->out, "Type", k->receiver ? "Receiver" : "Sender");
     xml_element(&call->out, "Code", code);
     xml_element(&call->out, "Message", message);
@@ -136,4 +149,9 @@ void api_reply_missing(struct api_call *call, const char *member)
     api_reply_error(call, "ValidationError",
                     "Value null at '%s' failed to satisfy constraint: Member must not be null",
                     member);
+}
+
+void api_reply_sns_invalid(struct api_call *call, const char *what)
+{
+    api_reply_error(call, "InvalidParameter", "Invalid parameter: %s", what);
 }

@@ -2,6 +2,7 @@
  * intake (parameters from the query string and form body), authentication, dispatch. */
 #include "api/api_internal.h"
 #include "auth/auth.h"
+#include "feedback/feedback.h"
 #include "net/net.h"
 #include "send/send.h"
 
@@ -36,6 +37,11 @@ struct api_shared *api_shared_new(const struct sesame_config *cfg, struct store 
     sh->send = send;
     sh->failures = failures;
     return sh;
+}
+
+void api_shared_use_feedback(struct api_shared *sh, struct feedback *fb)
+{
+    sh->fb = fb;
 }
 
 void api_shared_free(struct api_shared *sh)
@@ -116,16 +122,28 @@ static const char *auth_error_code(enum auth_status st)
     }
 }
 
+/* The service a SigV4 scope names: ses (or email, the endpoint prefix), or sns. */
+static bool api_scope_service(const char *name, enum api_service *out)
+{
+    if (!strcmp(name, "ses") || !strcmp(name, "email"))
+        *out = API_SES;
+    else if (!strcmp(name, "sns"))
+        *out = API_SNS;
+    else
+        return false;
+    return true;
+}
+
 static bool api_call_region(struct api_call *call, const struct auth_result *res)
 {
     const struct sesame_config *cfg = &call->t->sh->cfg;
-    if (!res->region[0]) { /* AWS3 schemes carry no scope: the default region */
+    if (!res->region[0]) { /* AWS3 schemes carry no scope: the default region, SES only */
         core_strlcpy(call->region, cfg->regions[0], sizeof call->region);
         return true;
     }
-    if (strcmp(res->service, "ses") && strcmp(res->service, "email")) {
+    if (!api_scope_service(res->service, &call->service)) {
         api_reply_error(call, "SignatureDoesNotMatch",
-                        "Credential should be scoped to correct service: 'ses'.");
+                        "Credential should be scoped to correct service: 'ses' or 'sns'.");
         return false;
     }
     if (!config_has_region(cfg, res->region)) {
@@ -147,6 +165,35 @@ static void api_auth_failed(struct api_call *call)
         log_warn("api: %s failed to authenticate %d times within %llds; refused until the "
                  "window ends",
                  call->peer, cfg->auth_failure_limit, (long long)cfg->auth_failure_window_s);
+}
+
+/* SubscribeURL and UnsubscribeURL are opened unsigned, by whoever got the confirmation
+ * (DECISIONS 28): the token or the subscription's ARN is the credential. Region and
+ * account come from the ARN; the action checks the rest. */
+static bool api_call_anonymous(struct api_call *call)
+{
+    const char *action = query_get(&call->params, "Action");
+    if (evhttp_request_get_command(call->req) != EVHTTP_REQ_GET || !action)
+        return false;
+    struct api_sns_arn arn;
+    char topic[STORE_ARN_LEN];
+    bool parsed;
+    if (!strcmp(action, "ConfirmSubscription")) {
+        const char *v = query_get(&call->params, "TopicArn");
+        parsed = v && api_sns_arn_parse(v, &arn);
+    } else if (!strcmp(action, "Unsubscribe")) {
+        const char *v = query_get(&call->params, "SubscriptionArn");
+        parsed = v && api_sns_subscription_arn_parse(v, &arn, topic);
+    } else {
+        return false;
+    }
+    call->anonymous = true;
+    call->service = API_SNS;
+    if (parsed && config_has_region(&call->t->sh->cfg, arn.region)) {
+        core_strlcpy(call->region, arn.region, sizeof call->region);
+        core_strlcpy(call->account.id, arn.account_id, sizeof call->account.id);
+    }
+    return true;
 }
 
 static bool api_call_authenticate(struct api_call *call, const char *path, const char *query,
@@ -182,6 +229,9 @@ static bool api_call_authenticate(struct api_call *call, const char *path, const
         return false;
     }
     enum auth_status st = auth_verify(&ar, api_secret_lookup, call, &res);
+    api_scope_service(res.service, &call->service); /* errors in the caller's namespace */
+    if (st == AUTH_MISSING_TOKEN && api_call_anonymous(call))
+        return true;
     if (call->store_failed) { /* not the client's fault: neither refused nor counted */
         api_reply_error(call, "InternalFailure", "The access key could not be read.");
         return false;
@@ -204,10 +254,15 @@ static bool api_call_authenticate(struct api_call *call, const char *path, const
 
 /* ---- dispatch ---- */
 
+static const char *api_service_version(enum api_service service)
+{
+    return service == API_SNS ? "2010-03-31" : "2010-12-01";
+}
+
 static bool api_call_check_version(struct api_call *call)
 {
     const char *version = query_get(&call->params, "Version");
-    if (!version || !strcmp(version, "2010-12-01"))
+    if (!version || !strcmp(version, api_service_version(call->service)))
         return true;
     api_reply_error(call, "InvalidAction", "Could not find operation %s for version %s",
                     call->action, version);
@@ -215,11 +270,17 @@ static bool api_call_check_version(struct api_call *call)
 }
 
 /* Root keys have full access to their account; a user's key what its policies allow
- * (spec 20 §8.5). */
+ * (spec 20 §8.5). Policies name ses: actions only, so a user may not use SNS's. */
 static bool api_call_authorize(struct api_call *call)
 {
-    if (!call->key.user[0])
+    if (call->anonymous || !call->key.user[0])
         return true;
+    if (call->service == API_SNS) {
+        api_reply_error(call, "AuthorizationError",
+                        "User: arn:aws:iam::%s:user/%s is not authorized to perform: SNS:%s",
+                        call->account.id, call->key.user, call->action);
+        return false;
+    }
     struct auth_policy *const *policies;
     int count;
     if (api_cache_policies(call->t, call->account.id, call->key.user, &policies, &count) !=
@@ -247,16 +308,16 @@ static void api_call_dispatch(struct api_call *call)
         return;
     }
     const struct api_action *a = api_action_find(action);
-    if (!a) {
+    if (!a || a->service != call->service) { /* each service sees only its own actions */
         call->action = NULL;
-        api_reply_error(call, "InvalidAction", "Could not find operation %s for version 2010-12-01",
-                        action);
+        api_reply_error(call, "InvalidAction", "Could not find operation %s for version %s", action,
+                        api_service_version(call->service));
         return;
     }
     call->action = a->name;
     if (!api_call_check_version(call) || !api_call_authorize(call))
         return;
-    if (!a->is_send && !api_throttle_allow(call->t->sh, call->account.id)) {
+    if (!a->is_send && !call->anonymous && !api_throttle_allow(call->t->sh, call->account.id)) {
         api_reply_error(call, "Throttling", "Rate exceeded");
         return;
     }
@@ -359,6 +420,23 @@ static void api_handle_link(struct api_thread *t, struct evhttp_request *req, co
     store_submit(t->sh->store, t->base, api_link_write, api_link_done, l);
 }
 
+/* ---- the SNS signing certificate (SigningCertURL) ---- */
+
+static void api_handle_cert(struct api_thread *t, struct evhttp_request *req)
+{
+    const char *pem = t->sh->fb ? feedback_signing_cert(t->sh->fb) : NULL;
+    if (!pem) {
+        evhttp_send_error(req, 404, "Not Found");
+        return;
+    }
+    struct evbuffer *body = evbuffer_new();
+    evbuffer_add(body, pem, strlen(pem));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "application/x-x509-ca-cert");
+    evhttp_send_reply(req, 200, "OK", body);
+    evbuffer_free(body);
+}
+
 /* One per evhttp: the thread, and whether the listener is on loopback (the capture
  * endpoint answers there without credentials). */
 struct api_listener {
@@ -387,6 +465,10 @@ static void api_handle(struct evhttp_request *req, void *arg)
     }
     if (!strcmp(path, "/verify-email")) {
         api_handle_link(t, req, query);
+        return;
+    }
+    if (!strcmp(path, FEEDBACK_CERT_PATH)) {
+        api_handle_cert(t, req);
         return;
     }
     if (strcmp(path, "/")) {

@@ -49,6 +49,20 @@ static const struct config_key config_keys[] = {
     {"smtp", "max_connections", CT_INT, F(smtp_max_connections), 1, 1000000},
     {"smtp", "max_auth_failures", CT_INT, F(smtp_max_auth_failures), 1, 100},
     {"feedback", "listen", CT_STRING, F(feedback_listen), 0, 0},
+    {"feedback", "forward_from", CT_STRING, F(feedback_forward_from), 0, 0},
+    {"feedback", "max_message_bytes", CT_BYTES, F(feedback_max_message_bytes), 1024, 1e9},
+    {"feedback", "accept_local", CT_STRING, F(feedback_accept_local), 0, 0},
+    {"notifications", "signing_key", CT_STRING, F(notify_signing_key), 0, 0},
+    {"notifications", "signing_cert", CT_STRING, F(notify_signing_cert), 0, 0},
+    {"notifications", "signature_version", CT_INT, F(notify_signature_version), 1, 2},
+    {"notifications", "max_attempts", CT_INT, F(notify_max_attempts), 1, 1000},
+    {"notifications", "retry_initial", CT_DURATION, F(notify_retry_initial_s), 1, 86400},
+    {"notifications", "retry_max", CT_DURATION, F(notify_retry_max_s), 1, 86400},
+    {"notifications", "timeout", CT_DURATION, F(notify_timeout_s), 1, 3600},
+    {"notifications", "concurrency", CT_INT, F(notify_concurrency), 1, 10000},
+    {"notifications", "tls_verify", CT_BOOL, F(notify_tls_verify), 0, 0},
+    {"notifications", "ca_file", CT_STRING, F(notify_ca_file), 0, 0},
+    {"notifications", "allow_private_endpoints", CT_BOOL, F(notify_allow_private), 0, 0},
     {"store", "backend", CT_STRING, F(store_backend), 0, 0},
     {"store", "path", CT_STRING, F(store_path), 0, 0},
     {"store", "secret_key_file", CT_STRING, F(store_secret_key_file), 0, 0},
@@ -133,6 +147,15 @@ void config_defaults(struct sesame_config *cfg)
     cfg->smtp_max_auth_failures = 3;
     cfg->auth_failure_window_s = 60;
     strcpy(cfg->admin_listen, "127.0.0.1:8025");
+    cfg->feedback_max_message_bytes = 10 * 1024 * 1024;
+    strcpy(cfg->feedback_accept_local, "fbl,abuse,postmaster");
+    cfg->notify_signature_version = 1;
+    cfg->notify_max_attempts = 10;
+    cfg->notify_retry_initial_s = 20;
+    cfg->notify_retry_max_s = 600;
+    cfg->notify_timeout_s = 15;
+    cfg->notify_concurrency = 64;
+    cfg->notify_tls_verify = true;
     strcpy(cfg->store_backend, "sqlite");
     strcpy(cfg->store_path, "sesame.db");
     cfg->store_fsync = true;
@@ -431,4 +454,21 @@ bool config_split_addr(const char *addr, char *host, size_t hostlen, int *port)
     host[hl] = '\0';
     *port = (int)p;
     return true;
+}
+
+void config_public_url(const struct sesame_config *cfg, char *out, size_t outlen)
+{
+    if (cfg->link_base_url[0]) {
+        snprintf(out, outlen, "%s", cfg->link_base_url);
+        return;
+    }
+    bool tls = cfg->api_https_listen[0] != '\0';
+    char host[CONFIG_ADDR_LEN] = "localhost";
+    int port = tls ? 443 : 80;
+    config_split_addr(tls ? cfg->api_https_listen : cfg->api_http_listen, host, sizeof host, &port);
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::"))
+        core_strlcpy(host, cfg->hostname, sizeof host);
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(out, outlen, "%s://%s%s%s:%d", tls ? "https" : "http", v6 ? "[" : "", host,
+             v6 ? "]" : "", port);
 }

@@ -125,10 +125,25 @@ struct sesame_config {
     int64_t smtp_command_timeout_s; /* waiting for a command (RFC 5321: 5 minutes) */
     int64_t smtp_data_timeout_s;    /* between two reads of DATA (RFC 5321: 10 minutes) */
     int64_t smtp_max_connection_age_s;
-    int smtp_max_messages;      /* per connection, then 421 */
-    int smtp_max_connections;   /* per I/O thread; past it new connections get 421 */
-    int smtp_max_auth_failures; /* per connection, then 421 */
-    char feedback_listen[CONFIG_ADDR_LEN];
+    int smtp_max_messages;                 /* per connection, then 421 */
+    int smtp_max_connections;              /* per I/O thread; past it new connections get 421 */
+    int smtp_max_auth_failures;            /* per connection, then 421 */
+    char feedback_listen[CONFIG_ADDR_LEN]; /* the bounce domain's SMTP listener */
+    char feedback_forward_from[256]; /* From of forwarded feedback; empty: MAILER-DAEMON@hostname */
+    int64_t feedback_max_message_bytes; /* larger reports are refused (552) */
+    char feedback_accept_local[256];    /* local parts at the bounce domain taken besides VERP */
+    /* [notifications]: SNS-compatible topics (DECISIONS 28) */
+    char notify_signing_key[CONFIG_PATH_LEN];  /* empty: store path + ".sns.key" */
+    char notify_signing_cert[CONFIG_PATH_LEN]; /* empty: store path + ".sns.crt" */
+    int notify_signature_version;              /* 1 (SHA1withRSA) or 2 (SHA256withRSA) */
+    int notify_max_attempts;                   /* per HTTP(S) delivery, then failed */
+    int64_t notify_retry_initial_s;            /* doubling up to retry_max */
+    int64_t notify_retry_max_s;
+    int64_t notify_timeout_s;  /* one POST, connect to answer */
+    int notify_concurrency;    /* POSTs in flight */
+    bool notify_tls_verify;    /* check HTTPS endpoints' certificates */
+    bool notify_allow_private; /* endpoints on loopback and private addresses (development) */
+    char notify_ca_file[CONFIG_PATH_LEN]; /* extra trusted CAs (PEM); empty: the system's */
     /* [store] */
     char store_backend[16];
     char store_path[CONFIG_PATH_LEN];
@@ -198,6 +213,9 @@ void config_defaults(struct sesame_config *cfg);
  * naming the file, line and key into err. */
 int config_load(const char *path, struct sesame_config *cfg, char *err, size_t errlen);
 bool config_has_region(const struct sesame_config *cfg, const char *region);
+/* Where clients reach sesamed's HTTP side (verification links, SNS URLs), without a
+ * trailing slash: verification.link_base_url, else the HTTPS (else HTTP) listener. */
+void config_public_url(const struct sesame_config *cfg, char *out, size_t outlen);
 /* Splits "host:port" or "[v6]:port"; false when malformed. */
 bool config_split_addr(const char *addr, char *host, size_t hostlen, int *port);
 

@@ -33,8 +33,11 @@ struct delivery_message {
     const bool *queued; /* which recipients delivery takes (capture mode); NULL: all */
 };
 
-/* Starts the scheduler thread; it first loads what the store holds queued. */
-struct delivery *delivery_start(const struct sesame_config *cfg, struct store *store);
+/* Starts the scheduler thread; it first loads what the store holds queued. Events go
+ * through feedback (feedback_record); NULL: only stored. */
+struct feedback;
+struct delivery *delivery_start(const struct sesame_config *cfg, struct store *store,
+                                struct feedback *feedback);
 /* Any thread: queues a committed message's recipients. */
 void delivery_enqueue(struct delivery *d, const struct delivery_message *m);
 /* Stops the thread: connections are closed, what is queued stays in the store, results
@@ -69,11 +72,15 @@ enum delivery_sim {
 };
 enum delivery_sim delivery_simulator(const char *address);
 
-/* The VERP envelope sender of a message's recipient (idx < 0: the whole message). */
-void delivery_verp_encode(const char *message_id, int idx, const char *bounce_domain, char *out,
-                          size_t outlen);
-/* Parses a VERP address; false when it is not one of ours. */
-bool delivery_verp_decode(const char *address, const char *bounce_domain, char *message_id,
-                          size_t idlen, int *idx);
+/* The VERP envelope sender of a message's recipient (idx < 0: the whole message), with a
+ * MAC under key (store_derive_key(store, DELIVERY_VERP_KEY_LABEL)). */
+#define DELIVERY_VERP_KEY_LEN 32
+#define DELIVERY_VERP_KEY_LABEL "verp"
+void delivery_verp_encode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *message_id,
+                          int idx, const char *bounce_domain, char *out, size_t outlen);
+/* Parses a VERP address; false when it is not one of ours (wrong domain, shape or MAC).
+ * *idx is -1 for a whole-message address. */
+bool delivery_verp_decode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *address,
+                          const char *bounce_domain, char *message_id, size_t idlen, int *idx);
 
 #endif

@@ -86,6 +86,7 @@ struct dl_dest {
 struct dl_result {
     struct store_recipient rcpt; /* state, attempts, next_ms, last_result */
     struct store_event event;    /* type "" when none */
+    struct store_event extra;    /* a second event (the simulator's complaint, auto-reply) */
     bool list_address;           /* a hard bounce: onto the suppression list */
     bool count;                  /* counts in the statistics */
     bool release;                /* the message has nothing left queued */
@@ -119,7 +120,9 @@ struct delivery {
     struct dl_result *results;
     int result_count, result_cap;
     char bounce_domain[256];
-    size_t data_bytes; /* message bytes in memory (delivery.memory) */
+    unsigned char verp_key[DELIVERY_VERP_KEY_LEN];
+    struct feedback *feedback; /* what events cause (notifications, forwarding); may be NULL */
+    size_t data_bytes;         /* message bytes in memory (delivery.memory) */
 };
 
 struct dl_inbox {

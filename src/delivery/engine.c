@@ -1,6 +1,8 @@
 /* The scheduler thread: its event loop, the inbox the accept pipeline fills, the retry
  * heap, the messages in memory, and the resumption from the store at start. */
 #include "delivery/delivery_internal.h"
+#include "feedback/feedback.h"
+#include "send/send.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -455,13 +457,27 @@ static bool delivery_setup(struct delivery *d)
     return d->inbox_ev && d->stop_ev && d->flush_ev && d->retry_timer && d->control_timer;
 }
 
-struct delivery *delivery_start(const struct sesame_config *cfg, struct store *store)
+/* Emails the feedback module stored (forwarded reports, email subscriptions, notices),
+ * once committed: delivered like Sesame's other notices. */
+static void feedback_email_in(const struct feedback_email_view *e, void *ctx)
+{
+    const char *rcpts[1] = {e->to};
+    struct delivery_message m = {
+        e->id, SEND_NOTICE_ACCOUNT, e->region, e->from, e->created_ms, e->data, e->len, rcpts, 1,
+        NULL};
+    delivery_enqueue(ctx, &m);
+}
+
+struct delivery *delivery_start(const struct sesame_config *cfg, struct store *store,
+                                struct feedback *feedback)
 {
     struct delivery *d = calloc(1, sizeof *d);
     if (!d)
         return NULL;
     d->cfg = *cfg;
     d->store = store;
+    d->feedback = feedback;
+    store_derive_key(store, DELIVERY_VERP_KEY_LABEL, d->verp_key);
     core_strlcpy(d->bounce_domain, cfg->bounce_domain[0] ? cfg->bounce_domain : cfg->hostname,
                  sizeof d->bounce_domain);
     pthread_mutex_init(&d->lock, NULL);
@@ -469,6 +485,8 @@ struct delivery *delivery_start(const struct sesame_config *cfg, struct store *s
     bool ok = delivery_setup(d);
     if (ok)
         load_queue(d);
+    if (ok && feedback) /* before the thread: its first results may cause emails */
+        feedback_on_email(feedback, feedback_email_in, d);
     if (!ok || pthread_create(&d->thread, NULL, delivery_main, d) != 0) {
         log_error("delivery: cannot start the scheduler");
         delivery_free(d);

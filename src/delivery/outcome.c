@@ -3,6 +3,7 @@
  * any attempt. Results are written in batches through the store's group commit: the
  * recipient's state, its event, the statistics and the suppression list move together. */
 #include "delivery/delivery_internal.h"
+#include "feedback/feedback.h"
 #include "send/send.h"
 
 #include <event2/event.h>
@@ -100,10 +101,27 @@ static bool listed(struct delivery *d, const struct dl_rcpt *r)
            store_suppression_get(d->conn, m->account_id, r->address, &account_entry) == STORE_OK;
 }
 
+/* The second event of the result just made: the simulator's complaint (ARF, Feedback-Type
+ * abuse) or out-of-the-office auto-reply, about the same recipient. */
+static void simulator_feedback(struct delivery *d, bool complaint)
+{
+    struct dl_result *res = &d->results[d->result_count - 1];
+    struct store_event *x = &res->extra;
+    *x = res->event;
+    core_strlcpy(x->type, complaint ? "Complaint" : "AutoResponse", sizeof x->type);
+    x->smtp_response[0] = '\0';
+    if (complaint) {
+        core_strlcpy(x->feedback_type, "abuse", sizeof x->feedback_type);
+        core_strlcpy(x->user_agent, "Sesame Mailbox Simulator", sizeof x->user_agent);
+        x->arrival_ms = x->created_ms;
+    }
+}
+
 bool dl_outcome_settled_early(struct delivery *d, struct dl_rcpt *r)
 {
     static const char bounce_diag[] = "smtp; 550 5.1.1 user unknown";
-    switch (delivery_simulator(r->address)) {
+    enum delivery_sim sim = delivery_simulator(r->address);
+    switch (sim) {
     case DELIVERY_SIM_NONE:
         if (!listed(d, r))
             return false;
@@ -111,9 +129,12 @@ bool dl_outcome_settled_early(struct delivery *d, struct dl_rcpt *r)
                           false, false);
         return true;
     case DELIVERY_SIM_SUCCESS:
-    case DELIVERY_SIM_OOTO:
-    case DELIVERY_SIM_COMPLAINT:
         dl_outcome_direct(d, r, "Delivery", "", "", "", "250 2.6.0 Message received", true, false);
+        return true;
+    case DELIVERY_SIM_OOTO:      /* delivered, then the auto-reply comes back */
+    case DELIVERY_SIM_COMPLAINT: /* delivered, then the recipient marks it as spam */
+        dl_outcome_direct(d, r, "Delivery", "", "", "", "250 2.6.0 Message received", true, false);
+        simulator_feedback(d, sim == DELIVERY_SIM_COMPLAINT);
         return true;
     case DELIVERY_SIM_BOUNCE: /* bounces, but is never listed (spec 20 §9) */
         dl_outcome_direct(d, r, "Bounce", "Permanent", "General", "5.1.1", bounce_diag, true,
@@ -233,6 +254,8 @@ struct result_batch {
     struct dl_result *results;
     int count;
     int64_t suppression_ttl_ms;
+    struct feedback *feedback;
+    struct feedback_outgoing out; /* emails the events caused, for delivery after the commit */
 };
 
 /* The statistics of a batch, summed per account, region and 15-minute bucket first:
@@ -262,17 +285,16 @@ static void stat_note(struct stat_sum *sums, int *n, int max, const struct store
     s->p = (struct store_stat_point){bucket, 1, bounce, 0, 0};
 }
 
-static int result_write(struct store_conn *c, const struct dl_result *res, int64_t ttl_ms,
-                        struct stat_sum *sums, int *sum_count, int sum_max)
+/* The recipient's state, its statistics and its suppression entry; false in *skip when
+ * the operator dropped it meanwhile (nothing more to record). */
+static int result_state_write(struct store_conn *c, const struct dl_result *res, int64_t ttl_ms,
+                              struct stat_sum *sums, int *sum_count, int sum_max, bool *skip)
 {
     int rc = store_recipient_update(c, &res->rcpt);
-    if (rc == STORE_NOT_FOUND)
-        return STORE_OK; /* dropped by the operator meanwhile: nothing more to record */
+    *skip = rc == STORE_NOT_FOUND;
     if (rc != STORE_OK)
-        return rc;
+        return *skip ? STORE_OK : rc;
     const struct store_event *e = &res->event;
-    if (e->type[0] && store_event_insert(c, e) != STORE_OK)
-        return STORE_ERROR;
     if (res->count && e->type[0])
         stat_note(sums, sum_count, sum_max, e);
     if (res->list_address) {
@@ -285,21 +307,94 @@ static int result_write(struct store_conn *c, const struct dl_result *res, int64
         if (store_suppressed_put(c, &s) != STORE_OK)
             return STORE_ERROR;
     }
-    if (res->release && store_message_release(c, res->rcpt.message_id) != STORE_OK)
-        return STORE_ERROR;
     return STORE_OK;
 }
 
+static int event_order(const void *a, const void *b)
+{
+    const struct store_event *x = *(const struct store_event *const *)a;
+    const struct store_event *y = *(const struct store_event *const *)b;
+    int c = strcmp(x->message_id, y->message_id);
+    if (!c)
+        c = strcmp(x->type, y->type);
+    if (!c)
+        c = strcmp(x->bounce_type, y->bounce_type);
+    if (!c)
+        c = strcmp(x->bounce_subtype, y->bounce_subtype);
+    return c ? c : (x < y ? -1 : x > y);
+}
+
+/* One notification covers one message, one type and, for bounces, one type and subtype. */
+static bool same_notification(const struct store_event *a, const struct store_event *b)
+{
+    return !strcmp(a->message_id, b->message_id) && !strcmp(a->type, b->type) &&
+           !strcmp(a->bounce_type, b->bounce_type) && !strcmp(a->bounce_subtype, b->bounce_subtype);
+}
+
+/* Events of one message and kind make one notification (several bounces of one send come
+ * back together, spec 20 §9.4): sorted, then recorded group by group. */
+static int events_record(struct result_batch *b, struct store_conn *c,
+                         const struct store_event **evs, int n)
+{
+    qsort(evs, (size_t)n, sizeof *evs, event_order);
+    struct store_event *group = malloc((size_t)(n ? n : 1) * sizeof *group);
+    if (!group)
+        return STORE_ERROR;
+    int rc = STORE_OK;
+    for (int i = 0; rc == STORE_OK && i < n;) {
+        int k = 0;
+        do
+            group[k++] = *evs[i++];
+        while (i < n && same_notification(evs[i], &group[0]));
+        if (b->feedback)
+            rc = feedback_record(b->feedback, c, group, k, NULL, 0, true, &b->out);
+        else
+            for (int j = 0; rc == STORE_OK && j < k; j++)
+                rc = store_event_insert(c, &group[j]);
+    }
+    free(group);
+    return rc;
+}
+
+static int batch_events(struct result_batch *b, struct store_conn *c, const bool *skip)
+{
+    const struct store_event **evs = malloc((size_t)b->count * 2 * sizeof *evs + 1);
+    if (!evs)
+        return STORE_ERROR;
+    int n = 0;
+    for (int i = 0; i < b->count; i++) {
+        if (skip[i])
+            continue;
+        if (b->results[i].event.type[0])
+            evs[n++] = &b->results[i].event;
+        if (b->results[i].extra.type[0])
+            evs[n++] = &b->results[i].extra;
+    }
+    int rc = events_record(b, c, evs, n);
+    free(evs);
+    return rc;
+}
+
+/* States first, then the events (which may read the message's bytes for a DSN), then the
+ * release of the bytes of messages with nothing left queued. */
 static int batch_write(struct store_conn *c, void *ctx)
 {
     struct result_batch *b = ctx;
     struct stat_sum *sums = malloc((size_t)b->count * sizeof *sums);
-    int n = 0, rc = sums ? STORE_OK : STORE_ERROR;
+    bool *skip = calloc((size_t)b->count, sizeof *skip);
+    int n = 0, rc = sums && skip ? STORE_OK : STORE_ERROR;
     for (int i = 0; rc == STORE_OK && i < b->count; i++)
-        rc = result_write(c, &b->results[i], b->suppression_ttl_ms, sums, &n, b->count);
+        rc = result_state_write(c, &b->results[i], b->suppression_ttl_ms, sums, &n, b->count,
+                                &skip[i]);
+    if (rc == STORE_OK)
+        rc = batch_events(b, c, skip);
+    for (int i = 0; rc == STORE_OK && i < b->count; i++)
+        if (!skip[i] && b->results[i].release)
+            rc = store_message_release(c, b->results[i].rcpt.message_id);
     for (int i = 0; rc == STORE_OK && i < n; i++)
         rc = store_stats_add(c, sums[i].account_id, sums[i].region, &sums[i].p);
     free(sums);
+    free(skip);
     return rc == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
@@ -310,6 +405,8 @@ static void batch_done(int status, void *ctx)
         log_error("delivery: %d results could not be stored; their recipients stay queued and "
                   "will be attempted again after a restart",
                   b->count);
+    if (b->feedback)
+        feedback_after(b->feedback, &b->out, status == STORE_OK);
     free(b->results);
     free(b);
 }
@@ -324,6 +421,8 @@ void dl_results_flush(struct delivery *d)
     b->results = d->results;
     b->count = d->result_count;
     b->suppression_ttl_ms = d->cfg.suppression_ttl_s * 1000;
+    b->feedback = d->feedback;
+    feedback_outgoing_init(&b->out);
     d->results = NULL;
     d->result_count = d->result_cap = 0;
     store_submit(d->store, NULL, batch_write, batch_done, b);

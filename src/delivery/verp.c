@@ -1,58 +1,107 @@
-/* VERP envelope senders (spec 20 §3.1): <MessageId>-<recipient index>@<bounce domain>, or
- * <MessageId>@<bounce domain> for a transaction with several recipients, whose bounces
- * name the recipient themselves (the DSN's Final-Recipient). A bounce sent to such an
- * address maps back to the message and recipient. */
+/* VERP envelope senders (spec 20 §3.1): <id>-<recipient index>-<mac>@<bounce domain>, or
+ * <id>-<mac>@<bounce domain> for a transaction with several recipients, whose bounces
+ * name the recipient themselves (the DSN's Final-Recipient). <id> is the MessageId's 48
+ * hex digits without its dashes and fixed "-000000" tail, so that the local part stays
+ * within RFC 5321's 64 octets. The MAC (HMAC-SHA256 under a key only sesamed knows, 40
+ * bits in base32) makes forged addresses fail: reports for messages we never sent, or
+ * aimed at other recipients, are refused at RCPT. */
 #include "delivery/delivery.h"
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-void delivery_verp_encode(const char *message_id, int idx, const char *bounce_domain, char *out,
-                          size_t outlen)
+#define ID_LEN (16 + 1 + 36 + 1 + 6) /* the MessageId (DECISIONS 5) */
+#define HEX_LEN 48                   /* its hex digits */
+#define MAC_LEN 8
+
+static void verp_mac(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *local, size_t len,
+                     char out[MAC_LEN + 1])
 {
-    if (idx >= 0)
-        snprintf(out, outlen, "%s-%d@%s", message_id, idx, bounce_domain);
-    else
-        snprintf(out, outlen, "%s@%s", message_id, bounce_domain);
+    static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    HMAC(EVP_sha256(), key, DELIVERY_VERP_KEY_LEN, (const unsigned char *)local, len, md, &md_len);
+    uint64_t bits = 0;
+    for (int i = 0; i < 5; i++)
+        bits = bits << 8 | md[i];
+    for (int i = 0; i < MAC_LEN; i++)
+        out[i] = b32[(bits >> (35 - 5 * i)) & 31];
+    out[MAC_LEN] = '\0';
 }
 
-/* A MessageId as DECISIONS 5 writes it: 16 hex, '-', a UUID (36), '-', 6 digits. */
-static bool message_id_shape(const char *s, size_t len)
+/* A MessageId as DECISIONS 5 writes it: 16 hex, '-', a UUID (36), '-', "000000". */
+static bool message_id_shape(const char *s)
 {
-    if (len != 16 + 1 + 36 + 1 + 6 || s[16] != '-' || s[53] != '-')
+    if (strlen(s) != ID_LEN || s[16] != '-' || s[53] != '-' || strcmp(s + 54, "000000"))
         return false;
-    for (size_t i = 0; i < len; i++)
-        if (i != 16 && i != 53 && !strchr("0123456789abcdef-", s[i]))
+    for (size_t i = 0; i < 53; i++)
+        if (i != 16 && !strchr("0123456789abcdef-", s[i]))
             return false;
     return true;
 }
 
-bool delivery_verp_decode(const char *address, const char *bounce_domain, char *message_id,
-                          size_t idlen, int *idx)
+void delivery_verp_encode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *message_id,
+                          int idx, const char *bounce_domain, char *out, size_t outlen)
+{
+    char local[96], mac[MAC_LEN + 1];
+    size_t n = 0;
+    for (const char *p = message_id; *p && p < message_id + 53 && n < HEX_LEN; p++)
+        if (*p != '-')
+            local[n++] = *p;
+    local[n] = '\0';
+    if (!message_id_shape(message_id))
+        snprintf(local, sizeof local, "%s", "invalid"); /* never ours: cannot be decoded */
+    if (idx >= 0)
+        snprintf(local + strlen(local), sizeof local - strlen(local), "-%d", idx);
+    verp_mac(key, local, strlen(local), mac);
+    snprintf(out, outlen, "%s-%s@%s", local, mac, bounce_domain);
+}
+
+/* "-<digits>" between the id and the MAC: the recipient's index. */
+static bool index_part(const char *p, size_t len, int *idx)
+{
+    if (len < 2 || len > 6 || p[0] != '-')
+        return false;
+    int n = 0;
+    for (size_t i = 1; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        n = n * 10 + (p[i] - '0');
+    }
+    *idx = n;
+    return true;
+}
+
+static void message_id_from_hex(const char *hex, char *out)
+{
+    snprintf(out, ID_LEN + 1, "%.16s-%.8s-%.4s-%.4s-%.4s-%.12s-000000", hex, hex + 16, hex + 24,
+             hex + 28, hex + 32, hex + 36);
+}
+
+bool delivery_verp_decode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *address,
+                          const char *bounce_domain, char *message_id, size_t idlen, int *idx)
 {
     const char *at = strrchr(address, '@');
-    if (!at || strcasecmp(at + 1, bounce_domain))
+    if (!at || strcasecmp(at + 1, bounce_domain) || idlen <= ID_LEN)
         return false;
     size_t local = (size_t)(at - address);
-    size_t id_len = 16 + 1 + 36 + 1 + 6;
-    if (local < id_len || !message_id_shape(address, id_len) || idlen <= id_len)
+    if (local < HEX_LEN + 1 + MAC_LEN || strspn(address, "0123456789abcdef") < HEX_LEN)
         return false;
-    *idx = -1;
-    if (local > id_len) {
-        const char *p = address + id_len;
-        if (*p != '-' || local - id_len < 2 || local - id_len > 6)
-            return false;
-        int n = 0;
-        for (p++; p < at; p++) {
-            if (*p < '0' || *p > '9')
-                return false;
-            n = n * 10 + (*p - '0');
-        }
-        *idx = n;
-    }
-    memcpy(message_id, address, id_len);
-    message_id[id_len] = '\0';
+    size_t signed_len = local - 1 - MAC_LEN;
+    if (address[signed_len] != '-')
+        return false;
+    int n = -1;
+    if (signed_len > HEX_LEN && !index_part(address + HEX_LEN, signed_len - HEX_LEN, &n))
+        return false;
+    char want[MAC_LEN + 1];
+    verp_mac(key, address, signed_len, want);
+    if (strncasecmp(want, address + signed_len + 1, MAC_LEN))
+        return false;
+    *idx = n;
+    message_id_from_hex(address, message_id);
     return true;
 }

@@ -122,6 +122,22 @@ void mail_address_list_flatten(InternetAddressList *list, char ***out, int *coun
     }
 }
 
+bool mail_first_mailbox(const char *value, char *out, size_t outlen)
+{
+    InternetAddressList *list = mail_address_list_parse(value);
+    char **addrs = NULL;
+    int count = 0;
+    if (list) {
+        mail_address_list_flatten(list, &addrs, &count);
+        g_object_unref(list);
+    }
+    bool ok = count > 0 && core_strlcpy(out, addrs[0], outlen);
+    for (int i = 0; i < count; i++)
+        free(addrs[i]);
+    free(addrs);
+    return ok;
+}
+
 /* local@domain made only of dot-atom characters: already an addr-spec, no parser needed
  * (the common case, which GMime would take 7 µs to confirm). */
 static bool plain_addr_spec(const char *s)

@@ -152,4 +152,14 @@ void mail_dkim_canon_header_relaxed(const char *field, size_t len, struct buf *o
 /* SHA-256 of the body under simple or relaxed canonicalization (RFC 6376 §3.4.3/§3.4.4). */
 void mail_dkim_body_hash(const char *body, size_t len, bool relaxed, unsigned char out[32]);
 
+/* ---- GMime for other modules that parse MIME (feedback reports) ---- */
+/* g_mime_init, once per process, from any thread. */
+void mail_gmime_init(void);
+/* In the copy of a message GMime will parse: hides the address fields from GMime's
+ * address parser, which leaks and can overflow the stack (see gmime_quirks.c). */
+void mail_gmime_defuse(char *msg, size_t len);
+/* The addr-spec of the first mailbox of an address-list value (groups flattened), parsed
+ * strictly; false when the value does not parse or holds no mailbox. */
+bool mail_first_mailbox(const char *value, char *out, size_t outlen);
+
 #endif

@@ -41,8 +41,6 @@ void mail_date_format(int64_t ms, char *out, size_t outlen);
  * an empty value is not. */
 bool mail_address_list_syntax(const char *value);
 
-/* g_mime_init, once per process, from any thread. */
-void mail_gmime_init(void);
 /* Parses an address header value strictly: NULL when any address in it fails to parse
  * or an addr-spec is not local@domain in ASCII. */
 InternetAddressList *mail_address_list_parse(const char *value);
@@ -52,9 +50,5 @@ const char *mail_mailbox_addr(InternetAddress *ia);
 void mail_address_list_flatten(InternetAddressList *list, char ***out, int *count);
 
 /* ---- GMime 3.2.13 defects (gmime_quirks.c) ---- */
-
-/* In the copy of a message GMime parses for inspection: hides the address fields from
- * GMime's address parser, which leaks and can overflow the stack (see gmime_quirks.c). */
-void mail_gmime_defuse(char *msg, size_t len);
 
 #endif

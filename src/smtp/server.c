@@ -1,5 +1,6 @@
-/* The SMTP submission server of one I/O thread: its listening sockets (one per configured
- * address, SO_REUSEPORT), accepting with the per-thread connection limit, and draining. */
+/* The SMTP servers of one I/O thread, submission or the feedback listener: its listening
+ * sockets (one per configured address, SO_REUSEPORT), accepting with the per-thread
+ * connection limit, and draining. */
 #include "net/net.h"
 #include "send/send.h"
 #include "smtp/smtp.h"
@@ -167,7 +168,7 @@ static void listeners_close(struct smtp_thread *t)
 
 /* ---- the thread ---- */
 
-struct smtp_thread *smtp_thread_new(struct smtp_shared *sh, struct event_base *base)
+static struct smtp_thread *thread_alloc(struct smtp_shared *sh, struct event_base *base)
 {
     struct smtp_thread *t = calloc(1, sizeof *t);
     if (!t)
@@ -175,12 +176,46 @@ struct smtp_thread *smtp_thread_new(struct smtp_shared *sh, struct event_base *b
     t->sh = sh;
     t->base = base;
     atomic_init(&t->active, 0);
+    t->listeners = calloc(2 * SMTP_MAX_LISTENERS, sizeof *t->listeners);
+    if (!t->listeners) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+struct smtp_thread *smtp_thread_new(struct smtp_shared *sh, struct event_base *base)
+{
+    if (!sh->tls) { /* submission is TLS only: AUTH is never offered in plaintext */
+        log_error("smtp: the submission listeners need a TLS context");
+        return NULL;
+    }
+    struct smtp_thread *t = thread_alloc(sh, base);
+    if (!t)
+        return NULL;
     t->conn = store_conn_open(sh->store);
     t->identities = send_identity_cache_new(sh->cfg.api_cache_ttl_s);
-    t->listeners = calloc(2 * SMTP_MAX_LISTENERS, sizeof *t->listeners);
-    if (!t->conn || !t->identities || !t->listeners ||
-        listeners_open(t, sh->cfg.smtp_starttls_listen, false) ||
+    if (!t->conn || !t->identities || listeners_open(t, sh->cfg.smtp_starttls_listen, false) ||
         listeners_open(t, sh->cfg.smtp_tls_listen, true)) {
+        smtp_thread_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+struct smtp_thread *smtp_feedback_thread_new(struct smtp_shared *sh, struct event_base *base,
+                                             const struct smtp_feedback_hooks *hooks)
+{
+    if (!sh->cfg.feedback_listen[0]) {
+        log_error("feedback: feedback.listen is not set");
+        return NULL;
+    }
+    struct smtp_thread *t = thread_alloc(sh, base);
+    if (!t)
+        return NULL;
+    t->feedback = true;
+    t->hooks = *hooks;
+    if (listeners_open(t, sh->cfg.feedback_listen, false)) {
         smtp_thread_free(t);
         return NULL;
     }

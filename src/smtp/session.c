@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,7 +92,8 @@ void smtp_session_accept(struct smtp_thread *t, int fd, const char *peer, bool i
     if (!s)
         abort();
     s->t = t;
-    s->starttls_listener = !implicit_tls;
+    /* STARTTLS is always possible on submission; the feedback listener may have no TLS. */
+    s->starttls_listener = !implicit_tls && t->sh->tls;
     s->state = implicit_tls ? SMTP_STATE_HANDSHAKE : SMTP_STATE_COMMAND;
     s->started_us = core_monotonic_us();
     core_strlcpy(s->peer, peer, sizeof s->peer);
@@ -143,7 +145,7 @@ void smtp_session_abort(struct smtp_session *s)
 
 /* ---- replies ---- */
 
-static void session_vreply(struct smtp_session *s, const char *fmt, va_list ap)
+static void session_vreply_plain(struct smtp_session *s, const char *fmt, va_list ap)
 {
     if (!s->bev)
         return;
@@ -152,11 +154,74 @@ static void session_vreply(struct smtp_session *s, const char *fmt, va_list ap)
     evbuffer_add(out, "\r\n", 2);
 }
 
+/* The enhanced status code a reply gets when it names none (RFC 3463): what the shared
+ * replies mean on the whole (syntax, sequence, a service closing), else the class's. */
+static const char *reply_enhanced_default(int code)
+{
+    switch (code) {
+    case 421:
+        return "4.3.2";
+    case 500:
+        return "5.5.2";
+    case 501:
+    case 504:
+    case 555:
+        return "5.5.4";
+    case 502:
+    case 503:
+        return "5.5.1";
+    case 552:
+        return "5.3.4";
+    case 553:
+        return "5.1.3";
+    default:
+        return code < 300 ? "2.0.0" : code < 500 ? "4.0.0" : "5.0.0";
+    }
+}
+
+/* "ddd text" or "ddd-text" with an enhanced status code: one is added when missing. */
+static void session_vreply_enhanced(struct smtp_session *s, const char *fmt, va_list ap)
+{
+    char line[2 * SMTP_REPLY_MAX];
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    if (n < 0 || !s->bev)
+        return;
+    size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+    int code = len >= 4 ? atoi(line) : 0; /* the reply texts are ours: "ddd" then ' ' or '-' */
+    char found[16];
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    if ((code / 100 == 2 || code / 100 == 4 || code / 100 == 5) &&
+        !smtp_enhanced_parse(code, line + 4, len - 4, found, sizeof found)) {
+        evbuffer_add(out, line, 4);
+        evbuffer_add_printf(out, "%s ", reply_enhanced_default(code));
+        evbuffer_add(out, line + 4, len - 4);
+    } else {
+        evbuffer_add(out, line, len);
+    }
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static void session_vreply(struct smtp_session *s, const char *fmt, va_list ap)
+{
+    if (s->t->feedback)
+        session_vreply_enhanced(s, fmt, ap);
+    else
+        session_vreply_plain(s, fmt, ap);
+}
+
 void smtp_session_reply(struct smtp_session *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     session_vreply(s, fmt, ap);
+    va_end(ap);
+}
+
+void smtp_session_reply_plain(struct smtp_session *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    session_vreply_plain(s, fmt, ap);
     va_end(ap);
 }
 

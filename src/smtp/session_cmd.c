@@ -1,34 +1,60 @@
 /* The commands of an SMTP session (RFC 5321 §4.1) and the replies SES gives them
  * (DECISIONS 20): greeting, EHLO/HELO with the advertised extensions, STARTTLS, RSET,
- * NOOP, VRFY, QUIT; AUTH and the transaction are in session_auth.c and session_tx.c. */
+ * NOOP, VRFY, QUIT; AUTH and the transaction are in session_auth.c and session_tx.c, and
+ * what the feedback listener does its own way in session_feedback.c. */
 #include "smtp/smtp_internal.h"
 
 static const char reply_bad_sequence[] = "503 Bad sequence of commands";
 
 void smtp_session_greet(struct smtp_session *s)
 {
-    smtp_session_reply(s, "220 %s ESMTP SES", s->t->sh->cfg.hostname);
+    const char *name = s->t->sh->cfg.hostname;
+    if (s->t->feedback)
+        smtp_session_reply_plain(s, "220 %s ESMTP Sesame feedback", name);
+    else
+        smtp_session_reply_plain(s, "220 %s ESMTP SES", name);
 }
 
-/* RFC 5321 §4.1.1.1; STARTTLS only where TLS can still start, AUTH only under TLS. */
-static void smtp_rfc5321_ehlo(struct smtp_session *s, const struct smtp_command *c)
+/* Submission: STARTTLS only where TLS can still start, AUTH only under TLS. */
+static void ehlo_submission_extensions(struct smtp_session *s)
 {
     const struct sesame_config *cfg = &s->t->sh->cfg;
+    smtp_session_reply_plain(s, "250-8BITMIME");
+    smtp_session_reply_plain(s, "250-PIPELINING");
+    smtp_session_reply_plain(s, "250-SIZE %lld", (long long)cfg->max_message_bytes);
+    if (s->starttls_listener && !s->tls)
+        smtp_session_reply_plain(s, "250-STARTTLS");
+    if (s->tls)
+        smtp_session_reply_plain(s, "250-AUTH PLAIN LOGIN");
+}
+
+/* The feedback listener: an MX's extensions, never AUTH. */
+static void ehlo_feedback_extensions(struct smtp_session *s)
+{
+    const struct sesame_config *cfg = &s->t->sh->cfg;
+    smtp_session_reply_plain(s, "250-PIPELINING");
+    smtp_session_reply_plain(s, "250-8BITMIME");
+    smtp_session_reply_plain(s, "250-SIZE %lld", (long long)cfg->feedback_max_message_bytes);
+    smtp_session_reply_plain(s, "250-ENHANCEDSTATUSCODES");
+    if (s->starttls_listener && !s->tls)
+        smtp_session_reply_plain(s, "250-STARTTLS");
+}
+
+/* RFC 5321 §4.1.1.1 */
+static void smtp_rfc5321_ehlo(struct smtp_session *s, const struct smtp_command *c)
+{
     if (!c->arg_len) {
         smtp_session_reply(s, "501 Syntax: EHLO hostname");
         return;
     }
     smtp_tx_free(s);
     s->helo = true;
-    smtp_session_reply(s, "250-%s", cfg->hostname);
-    smtp_session_reply(s, "250-8BITMIME");
-    smtp_session_reply(s, "250-PIPELINING");
-    smtp_session_reply(s, "250-SIZE %lld", (long long)cfg->max_message_bytes);
-    if (s->starttls_listener && !s->tls)
-        smtp_session_reply(s, "250-STARTTLS");
-    if (s->tls)
-        smtp_session_reply(s, "250-AUTH PLAIN LOGIN");
-    smtp_session_reply(s, "250 Ok");
+    smtp_session_reply_plain(s, "250-%s", s->t->sh->cfg.hostname);
+    if (s->t->feedback)
+        ehlo_feedback_extensions(s);
+    else
+        ehlo_submission_extensions(s);
+    smtp_session_reply_plain(s, "250 Ok");
 }
 
 static void smtp_rfc5321_helo(struct smtp_session *s, const struct smtp_command *c)
@@ -39,7 +65,7 @@ static void smtp_rfc5321_helo(struct smtp_session *s, const struct smtp_command 
     }
     smtp_tx_free(s);
     s->helo = true;
-    smtp_session_reply(s, "250 %s", s->t->sh->cfg.hostname);
+    smtp_session_reply_plain(s, "250 %s", s->t->sh->cfg.hostname);
 }
 
 static void smtp_rfc3207_starttls(struct smtp_session *s, const struct smtp_command *c)
@@ -58,6 +84,8 @@ static void smtp_rfc3207_starttls(struct smtp_session *s, const struct smtp_comm
 
 static void smtp_session_dispatch(struct smtp_session *s, const struct smtp_command *c)
 {
+    if (s->t->feedback && smtp_feedback_command(s, c))
+        return;
     switch (c->verb) {
     case SMTP_VERB_EHLO:
         return smtp_rfc5321_ehlo(s, c);

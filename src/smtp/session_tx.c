@@ -28,6 +28,7 @@ void smtp_tx_free(struct smtp_session *s)
         return;
     tx_data_release(s, tx);
     free(tx->rcpts);
+    free(tx->rcpt_list);
     free(tx);
     s->tx = NULL;
 }
@@ -132,6 +133,12 @@ void smtp_tx_rcpt(struct smtp_session *s, const char *arg, size_t len)
         smtp_session_reply(s, "452 Too many recipients");
         return;
     }
+    smtp_tx_rcpt_add(tx, path.address);
+    smtp_session_reply(s, "250 Ok");
+}
+
+void smtp_tx_rcpt_add(struct smtp_tx *tx, const char *address)
+{
     if (tx->rcpt_count == tx->rcpt_cap) {
         int cap = tx->rcpt_cap ? 2 * tx->rcpt_cap : 4;
         void *grown = realloc(tx->rcpts, (size_t)cap * sizeof *tx->rcpts);
@@ -140,8 +147,7 @@ void smtp_tx_rcpt(struct smtp_session *s, const char *arg, size_t len)
         tx->rcpts = grown;
         tx->rcpt_cap = cap;
     }
-    core_strlcpy(tx->rcpts[tx->rcpt_count++], path.address, sizeof tx->rcpts[0]);
-    smtp_session_reply(s, "250 Ok");
+    core_strlcpy(tx->rcpts[tx->rcpt_count++], address, sizeof tx->rcpts[0]);
 }
 
 /* ---- DATA ---- */
@@ -157,7 +163,12 @@ void smtp_tx_data(struct smtp_session *s, const char *arg, size_t len)
         smtp_session_reply(s, "501 Syntax: DATA");
         return;
     }
-    smtp_data_start(&s->tx->data, (size_t)s->t->sh->cfg.max_message_bytes);
+    smtp_tx_data_begin(s, (size_t)s->t->sh->cfg.max_message_bytes);
+}
+
+void smtp_tx_data_begin(struct smtp_session *s, size_t limit)
+{
+    smtp_data_start(&s->tx->data, limit);
     s->state = SMTP_STATE_DATA;
     smtp_session_reply(s, "354 End data with <CR><LF>.<CR><LF>");
 }
@@ -208,15 +219,13 @@ static void tx_done(const struct send_result *res, void *arg)
         smtp_session_free(s);
         return;
     }
-    smtp_tx_free(s);
-    s->state = SMTP_STATE_COMMAND;
     tx_answer(s, res);
-    if (!smtp_session_close_if_due(s))
-        smtp_session_resume(s);
+    smtp_tx_end(s, NULL);
 }
 
-/* A message refused before the pipeline: the transaction ends, the session goes on. */
-static void tx_refused(struct smtp_session *s, const char *reply)
+/* After the answer, or a refusal before the pipeline: the transaction ends, the session
+ * goes on (or hears 421). */
+void smtp_tx_end(struct smtp_session *s, const char *reply)
 {
     if (reply)
         smtp_session_reply(s, "%s", reply);
@@ -233,7 +242,7 @@ static void tx_commit(struct smtp_session *s)
     s->messages++;
     if (tx->data.too_big && tx->data.total <= (size_t)cfg->max_message_bytes) {
         log_warn("smtp: %s: DATA memory budget of the thread used up; message refused", s->peer);
-        tx_refused(s, "452 Insufficient system storage");
+        smtp_tx_end(s, "452 Insufficient system storage");
         return;
     }
     if (tx->data.too_big) {
@@ -241,7 +250,7 @@ static void tx_commit(struct smtp_session *s)
                            "554 Message rejected: Message length is more than %lld bytes "
                            "long: '%zu'.",
                            (long long)cfg->max_message_bytes, tx->data.total);
-        tx_refused(s, NULL);
+        smtp_tx_end(s, NULL);
         return;
     }
     const char **dest = malloc((size_t)tx->rcpt_count * sizeof *dest);
@@ -294,6 +303,9 @@ bool smtp_tx_feed(struct smtp_session *s)
     }
     if (status == SMTP_DATA_MORE)
         return false;
-    tx_commit(s);
+    if (s->t->feedback)
+        smtp_feedback_commit(s);
+    else
+        tx_commit(s);
     return s->state == SMTP_STATE_COMMAND;
 }

@@ -41,6 +41,38 @@ int smtp_thread_active(const struct smtp_thread *t);
 /* After base's loop has stopped. NULL is ignored. */
 void smtp_thread_free(struct smtp_thread *t);
 
+/* ---- the feedback listener (feedback.listen): the bounce domain's MX ----
+ * Plain SMTP (STARTTLS offered when tls is given), no AUTH, for DSNs, ARF reports and
+ * auto-replies sent to VERP addresses. A session of this kind never reaches the accept
+ * pipeline: recipients are checked and messages handed over through the hooks. It offers
+ * PIPELINING, 8BITMIME, SIZE (feedback.max_message_bytes) and ENHANCEDSTATUSCODES (every
+ * reply but the greeting's and EHLO/HELO's has an enhanced code); at most 100 recipients
+ * per message (452 4.5.3); timeouts, max_connections and max_messages are smtp.*'s.
+ * The DATA reader is submission's: a dot line next to a bare LF is refused (554) and
+ * closes the connection (DECISIONS 23). */
+struct smtp_feedback_hooks {
+    /* RCPT TO: whether the listener takes mail for address (bare); else 550 5.1.1. */
+    bool (*rcpt_ok)(const char *address, void *ctx);
+    /* A whole message (dots unstuffed, line ends as received: CRLF from any conforming
+     * sender, a bare LF or CR inside a line kept; at most feedback.max_message_bytes, else
+     * 552 5.3.4 without a call). mail_from is "" for <>. mail_from, rcpts and data stay
+     * valid until done is called (no copy needed before). done(arg, ok) must be called
+     * exactly once, on base's thread (it may be called from inside receive): ok after the
+     * message is durable (250 2.0.0), else 451 4.3.0. */
+    void (*receive)(const char *mail_from, const char *const *rcpts, int rcpt_count,
+                    const char *data, size_t len, struct event_base *base,
+                    void (*done)(void *arg, bool ok), void *arg, void *ctx);
+    void *ctx;
+};
+/* Opens this thread's SO_REUSEPORT socket on feedback.listen and serves it on base, with
+ * the hooks (copied). sh may come from smtp_shared_new even when no submission listener
+ * is configured: feedback threads use none of its store, send and failures, which may
+ * then be NULL, and tls may be NULL (no STARTTLS offered); smtp_thread_new, though, fails
+ * without tls. NULL on error (logged). Stopped and freed like any smtp_thread (the same
+ * smtp_thread_stop_accepting, _close_sessions, _active and _free). */
+struct smtp_thread *smtp_feedback_thread_new(struct smtp_shared *sh, struct event_base *base,
+                                             const struct smtp_feedback_hooks *hooks);
+
 /* ---- the client (client*.c, proto.c): delivery's side of SMTP ----
  * One struct smtp_client is one connection to a receiving server, reused for several
  * transactions. Everything runs on the event_base it was made on; callbacks run there
@@ -51,7 +83,8 @@ struct smtp_client;
 
 enum smtp_client_tls {
     SMTP_CLIENT_TLS_NONE,          /* never STARTTLS */
-    SMTP_CLIENT_TLS_OPPORTUNISTIC, /* STARTTLS when offered; a failed handshake reconnects without */
+    SMTP_CLIENT_TLS_OPPORTUNISTIC, /* STARTTLS when offered; a failed handshake reconnects without
+                                    */
     SMTP_CLIENT_TLS_REQUIRED,      /* STARTTLS or fail (temporary) */
     SMTP_CLIENT_TLS_IMPLICIT,      /* TLS from the first byte (a relay on 465) */
 };
@@ -60,8 +93,8 @@ struct smtp_client_config {
     const char *helo_name;   /* EHLO/HELO argument */
     const char *server_name; /* SNI and, with verify, the name checked; may be NULL */
     enum smtp_client_tls tls;
-    bool tls_verify;  /* check the server's certificate chain and name */
-    SSL_CTX *tls_ctx; /* client context; required unless tls is NONE */
+    bool tls_verify;                   /* check the server's certificate chain and name */
+    SSL_CTX *tls_ctx;                  /* client context; required unless tls is NONE */
     const char *auth_user, *auth_pass; /* AUTH PLAIN (else LOGIN) after TLS; NULL: none */
     int64_t connect_timeout_ms;        /* TCP connect plus TLS handshake */
     int64_t greeting_timeout_ms;       /* 220 and EHLO/HELO and STARTTLS replies */
@@ -87,9 +120,9 @@ enum smtp_client_stage {
  * protocol, quoted in text). text holds the server's lines joined with "\n" (each line's
  * text cut to about 508 bytes, the whole to 511), or a description of the local failure. */
 struct smtp_client_reply {
-    int code;            /* 0: no reply (connection failure); else 200-599 */
-    char text[512];      /* the reply text (after the code), or the local error */
-    char enhanced[16];   /* "5.1.1" when the reply starts with an enhanced status, else "" */
+    int code;          /* 0: no reply (connection failure); else 200-599 */
+    char text[512];    /* the reply text (after the code), or the local error */
+    char enhanced[16]; /* "5.1.1" when the reply starts with an enhanced status, else "" */
 };
 
 /* The connection is ready for transactions (ok) or failed before it was. On failure
@@ -106,7 +139,7 @@ typedef void (*smtp_client_ready_fn)(struct smtp_client *c, const struct smtp_cl
                                      void *ctx);
 
 struct smtp_client_tx {
-    const char *mail_from;   /* the reverse path without brackets; "" for <> */
+    const char *mail_from;    /* the reverse path without brackets; "" for <> */
     const char *const *rcpts; /* forward paths without brackets */
     int rcpt_count;
     const char *data; /* the message, CRLF line ends; dot-stuffed by the client */
@@ -130,7 +163,7 @@ struct smtp_client_result {
     struct smtp_client_reply mail;
     struct smtp_client_reply *rcpt; /* rcpt_count entries, owned by the client until return */
     int rcpt_count;
-    struct smtp_client_reply data;  /* the 354 or the refusal */
+    struct smtp_client_reply data; /* the 354 or the refusal */
     struct smtp_client_reply final;
     bool final_sent;
     bool reusable; /* the connection can take another transaction */

@@ -170,6 +170,7 @@ struct send_shared;
 struct send_identity_cache;
 struct auth_failures;
 
+#include "smtp/smtp.h"
 #include "store/store.h"
 
 #include <openssl/ssl.h>
@@ -203,7 +204,11 @@ struct smtp_session;
 struct smtp_thread {
     struct smtp_shared *sh;
     struct event_base *base;
-    struct store_conn *conn; /* this thread's reads: keys, accounts, limits, identities */
+    /* The feedback listener's thread (smtp_feedback_thread_new): its sessions take mail
+     * for the bounce domain through hooks, without AUTH, the store or the pipeline. */
+    bool feedback;
+    struct smtp_feedback_hooks hooks;
+    struct store_conn *conn; /* submission: keys, accounts, limits, identities */
     struct send_identity_cache *identities;
     struct smtp_listener *listeners;
     int listener_count;
@@ -234,6 +239,7 @@ struct smtp_tx {
     struct smtp_data data;              /* grows only during DATA */
     struct store_account account;       /* read again at each MAIL */
     struct store_account_region limits; /* the session's region's */
+    const char **rcpt_list;             /* feedback: rcpts as the hook takes them */
 };
 
 struct smtp_session {
@@ -269,7 +275,12 @@ struct smtp_session {
 
 /* session.c: the connection */
 void smtp_session_accept(struct smtp_thread *t, int fd, const char *peer, bool implicit_tls);
+/* On a feedback session, which offers ENHANCEDSTATUSCODES, a 2xx/4xx/5xx reply without an
+ * enhanced status code is given one by its code (RFC 2034 §3). */
 void smtp_session_reply(struct smtp_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* As written, never with an enhanced code: the greeting and EHLO/HELO (RFC 2034 §3). */
+void smtp_session_reply_plain(struct smtp_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Replies, then closes once the reply has left. */
 void smtp_session_close_with(struct smtp_session *s, const char *fmt, ...)
@@ -301,10 +312,23 @@ const char *smtp_auth_recheck(struct smtp_session *s);
 /* session_tx.c: the transaction */
 void smtp_tx_mail(struct smtp_session *s, const char *arg, size_t len);
 void smtp_tx_rcpt(struct smtp_session *s, const char *arg, size_t len);
+void smtp_tx_rcpt_add(struct smtp_tx *tx, const char *address); /* an accepted recipient */
 void smtp_tx_data(struct smtp_session *s, const char *arg, size_t len);
+/* Enters DATA (after the checks of the DATA command), keeping at most limit bytes. */
+void smtp_tx_data_begin(struct smtp_session *s, size_t limit);
 /* Feeds buffered DATA bytes; false when it must wait (more bytes, the commit, closing). */
 bool smtp_tx_feed(struct smtp_session *s);
+/* The transaction is over: reply (NULL: already sent), then back to commands (or 421). */
+void smtp_tx_end(struct smtp_session *s, const char *reply);
 void smtp_tx_free(struct smtp_session *s);
+
+/* session_feedback.c: the feedback listener's commands and its hand-over to the hooks */
+#define SMTP_FEEDBACK_MAX_RCPTS 100 /* RFC 5321 §4.5.3.1.8 */
+/* The commands a feedback session answers its own way (AUTH, MAIL, RCPT, DATA); false
+ * for the others, answered as on submission (EHLO lists the feedback extensions). */
+bool smtp_feedback_command(struct smtp_session *s, const struct smtp_command *c);
+/* The end of data was read: refuse it, or hand it to the hooks (SMTP_STATE_COMMIT). */
+void smtp_feedback_commit(struct smtp_session *s);
 
 /* ---- client (proto.c, client.c, client_io.c, client_session.c, client_tx.c) ----
  * Delivery's side of SMTP (the public API is in smtp.h). proto.c is pure protocol code

@@ -4,6 +4,8 @@
 
 #include <event2/event.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ struct store {
 static atomic_uint_fast64_t generations[STORE_TOPIC_COUNT];
 static _Thread_local bool written[STORE_TOPIC_COUNT];
 
-static int changed(enum store_topic topic, int rc)
+static int changed(enum store_change_topic topic, int rc)
 {
     atomic_fetch_add(&generations[topic], 1);
     written[topic] = true;
@@ -55,7 +57,7 @@ static void generations_settled(void)
     memset(written, 0, sizeof written);
 }
 
-uint64_t store_generation(enum store_topic topic)
+uint64_t store_generation(enum store_change_topic topic)
 {
     return atomic_load(&generations[topic]);
 }
@@ -798,6 +800,10 @@ int store_message_data(struct store_conn *c, const char *id, char **data, size_t
 {
     return c->be->message_data(c, id, data, len);
 }
+int store_message_get(struct store_conn *c, const char *id, struct store_message *out, char **meta)
+{
+    return c->be->message_get(c, id, out, meta);
+}
 int store_recipient_update(struct store_conn *c, const struct store_recipient *r)
 {
     return c->be->recipient_update(c, r);
@@ -849,6 +855,120 @@ int store_suppressed_delete(struct store_conn *c, const char *address)
     address_lower(address, lower);
     return c->be->suppressed_delete(c, lower);
 }
+
+/* ---- notifications ---- */
+
+/* No row: the defaults of a verified identity. */
+int store_notify_get(struct store_conn *c, const char *account_id, const char *region,
+                     const char *identity, struct store_notify *out)
+{
+    int rc = c->be->notify_get(c, account_id, region, identity, out);
+    if (rc != STORE_NOT_FOUND)
+        return rc;
+    memset(out, 0, sizeof *out);
+    core_strlcpy(out->account_id, account_id, sizeof out->account_id);
+    core_strlcpy(out->region, region, sizeof out->region);
+    core_strlcpy(out->identity, identity, sizeof out->identity);
+    out->forwarding = true;
+    return rc;
+}
+/* Settings belong with their identity: caches of identities see them change. */
+int store_notify_put(struct store_conn *c, const struct store_notify *n)
+{
+    return changed(STORE_TOPIC_IDENTITIES, c->be->notify_put(c, n));
+}
+int store_notify_delete(struct store_conn *c, const char *account_id, const char *region,
+                        const char *identity)
+{
+    return changed(STORE_TOPIC_IDENTITIES, c->be->notify_delete(c, account_id, region, identity));
+}
+int store_notify_list_topic(struct store_conn *c, const char *topic_arn, store_notify_cb cb,
+                            void *ctx)
+{
+    return c->be->notify_list_topic(c, topic_arn, cb, ctx);
+}
+int store_topic_insert(struct store_conn *c, const struct store_topic *t)
+{
+    return c->be->topic_insert(c, t);
+}
+int store_topic_get(struct store_conn *c, const char *arn, struct store_topic *out)
+{
+    return c->be->topic_get(c, arn, out);
+}
+int store_topic_delete(struct store_conn *c, const char *arn)
+{
+    return c->be->topic_delete(c, arn);
+}
+int store_topic_list(struct store_conn *c, const char *account_id, const char *region,
+                     const char *after, int limit, store_topic_cb cb, void *ctx)
+{
+    return c->be->topic_list(c, account_id, region, after, limit, cb, ctx);
+}
+int store_subscription_put(struct store_conn *c, const struct store_subscription *s)
+{
+    return c->be->subscription_put(c, s);
+}
+int store_subscription_get(struct store_conn *c, const char *arn, struct store_subscription *out)
+{
+    return c->be->subscription_get(c, arn, out);
+}
+int store_subscription_find(struct store_conn *c, const char *topic_arn, const char *protocol,
+                            const char *endpoint, struct store_subscription *out)
+{
+    return c->be->subscription_find(c, topic_arn, protocol, endpoint, out);
+}
+int store_subscription_delete(struct store_conn *c, const char *arn)
+{
+    return c->be->subscription_delete(c, arn);
+}
+int store_subscription_list(struct store_conn *c, const char *account_id, const char *topic_arn,
+                            const char *after, int limit, store_subscription_cb cb, void *ctx)
+{
+    return c->be->subscription_list(c, account_id, topic_arn, after, limit, cb, ctx);
+}
+int store_outbox_insert(struct store_conn *c, struct store_outbox *o)
+{
+    return c->be->outbox_insert(c, o);
+}
+int store_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
+                     store_outbox_cb cb, void *ctx)
+{
+    return c->be->outbox_due(c, now_ms, after_id, limit, cb, ctx);
+}
+int store_outbox_delete(struct store_conn *c, int64_t id)
+{
+    return c->be->outbox_delete(c, id);
+}
+int store_outbox_update(struct store_conn *c, int64_t id, int attempts, int64_t next_ms,
+                        bool failed, const char *last_error)
+{
+    return c->be->outbox_update(c, id, attempts, next_ms, failed, last_error);
+}
+int store_outbox_list(struct store_conn *c, const char *state, int limit, store_outbox_cb cb,
+                      void *ctx)
+{
+    return c->be->outbox_list(c, state, limit, cb, ctx);
+}
+int store_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r)
+{
+    return c->be->feedback_report_insert(c, r);
+}
+int store_feedback_report_list(struct store_conn *c, int64_t id, int limit,
+                               store_feedback_report_cb cb, void *ctx)
+{
+    return c->be->feedback_report_list(c, id, limit, cb, ctx);
+}
+
+/* Keyed with the key that seals the secrets: it already survives restarts and stays off
+ * the database; the label keeps each use's key apart from the others and from sealing. */
+void store_derive_key(struct store *s, const char *label, unsigned char out[32])
+{
+    unsigned int len = 32;
+    if (!HMAC(EVP_sha256(), s->secret_key, sizeof s->secret_key, (const unsigned char *)label,
+              strlen(label), out, &len))
+        abort(); /* no SHA-256: nothing could be signed or checked either */
+}
+
 int store_control_get(struct store_conn *c, const char *name, int64_t *out)
 {
     return c->be->control_get(c, name, out);

@@ -203,12 +203,12 @@ int store_suppression_delete(struct store_conn *c, const char *account_id, const
  * when the transaction holding the write ends: per-thread caches compare it, so what
  * sesamed itself changes is seen at once. Another process's writes (the admin command)
  * are seen when cache entries expire. */
-enum store_topic {
+enum store_change_topic {
     STORE_TOPIC_IDENTITIES, /* identities */
     STORE_TOPIC_ACCESS,     /* accounts, regions' limits, keys, users, policies */
     STORE_TOPIC_COUNT
 };
-uint64_t store_generation(enum store_topic topic);
+uint64_t store_generation(enum store_change_topic topic);
 
 /* ---- identities ---- */
 typedef void (*store_identity_cb)(const struct store_identity *i, void *ctx);
@@ -344,7 +344,7 @@ struct store_event {
     int idx;
     char account_id[STORE_ID_LEN];
     char region[STORE_REGION_LEN];
-    char type[16];           /* Delivery, Bounce */
+    char type[16];           /* Delivery, Bounce, Complaint, AutoResponse */
     char bounce_type[16];    /* Permanent, Transient, Undetermined; "" for a delivery */
     char bounce_subtype[24]; /* General, NoEmail, Suppressed, ... */
     char recipient[STORE_IDENTITY_LEN];
@@ -357,6 +357,13 @@ struct store_event {
     char remote_mta[256];
     char reporting_mta[256];
     bool simulator;
+    /* Feedback (migration 6): Complaint and AutoResponse events, and the feedbackId
+     * shared by the events of one bounce or complaint notification. */
+    char feedback_id[80];
+    char feedback_type[32]; /* ARF Feedback-Type: abuse, auth-failure, fraud, ... */
+    char user_agent[256];   /* ARF User-Agent */
+    int64_t arrival_ms;     /* ARF Arrival-Date; 0: none */
+    int64_t report_ms;      /* when the ISP sent the report (the report's Date); 0: created_ms */
 };
 typedef void (*store_event_cb)(const struct store_event *e, void *ctx);
 int store_event_insert(struct store_conn *c, const struct store_event *e);
@@ -381,6 +388,130 @@ int store_suppressed_list(struct store_conn *c, const char *address, int64_t now
                           store_suppressed_cb cb, void *ctx);
 /* Removes an address from every region (spec 30 §7.4). */
 int store_suppressed_delete(struct store_conn *c, const char *address);
+
+/* The message's row without its bytes (data NULL, data_len 0); meta is malloc'd into
+ * *meta (the caller frees it; out->meta points at it too). STORE_NOT_FOUND when unknown
+ * (*meta NULL). */
+int store_message_get(struct store_conn *c, const char *id, struct store_message *out, char **meta);
+
+/* ---- notifications (spec 20 §5, DECISIONS 28–29) ---- */
+#define STORE_ARN_LEN 320
+/* An identity's notification settings. No row: forwarding on and no topics (the default
+ * of a verified identity, spec 20 §5.2.2). */
+struct store_notify {
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char identity[STORE_IDENTITY_LEN]; /* as store_identity keeps it */
+    char bounce_topic[STORE_ARN_LEN];  /* "" when unset */
+    char complaint_topic[STORE_ARN_LEN];
+    char delivery_topic[STORE_ARN_LEN];
+    bool forwarding;
+};
+typedef void (*store_notify_cb)(const struct store_notify *n, void *ctx);
+/* STORE_NOT_FOUND leaves out filled with the defaults (keys copied, forwarding on). */
+int store_notify_get(struct store_conn *c, const char *account_id, const char *region,
+                     const char *identity, struct store_notify *out);
+int store_notify_put(struct store_conn *c, const struct store_notify *n); /* insert or replace */
+int store_notify_delete(struct store_conn *c, const char *account_id, const char *region,
+                        const char *identity);
+/* Settings naming topic_arn as any of their three topics. */
+int store_notify_list_topic(struct store_conn *c, const char *topic_arn, store_notify_cb cb,
+                            void *ctx);
+
+/* An SNS-compatible topic: arn:aws:sns:<region>:<account>:<name>. */
+struct store_topic {
+    char arn[STORE_ARN_LEN];
+    char account_id[STORE_ID_LEN];
+    char region[STORE_REGION_LEN];
+    char name[257]; /* 1-256 of [A-Za-z0-9_-] */
+    char display_name[101];
+    int64_t created_ms;
+};
+typedef void (*store_topic_cb)(const struct store_topic *t, void *ctx);
+int store_topic_insert(struct store_conn *c, const struct store_topic *t); /* STORE_EXISTS */
+int store_topic_get(struct store_conn *c, const char *arn, struct store_topic *out);
+/* The topic, its subscriptions and its pending deliveries (failed ones are kept). */
+int store_topic_delete(struct store_conn *c, const char *arn);
+/* An account's topics in a region, by ARN, after `after` ("" for the start). */
+int store_topic_list(struct store_conn *c, const char *account_id, const char *region,
+                     const char *after, int limit, store_topic_cb cb, void *ctx);
+
+/* A subscription: protocol http, https or email. Pending until confirmed with token. */
+#define STORE_ENDPOINT_LEN 1024
+struct store_subscription {
+    char arn[STORE_ARN_LEN + 40]; /* <topic arn>:<uuid> */
+    char topic_arn[STORE_ARN_LEN];
+    char account_id[STORE_ID_LEN]; /* the topic's owner */
+    char region[STORE_REGION_LEN];
+    char protocol[16]; /* http, https, email, email-json */
+    char endpoint[STORE_ENDPOINT_LEN];
+    char token[80];
+    bool confirmed;
+    int64_t created_ms;
+};
+typedef void (*store_subscription_cb)(const struct store_subscription *s, void *ctx);
+int store_subscription_put(struct store_conn *c, const struct store_subscription *s);
+int store_subscription_get(struct store_conn *c, const char *arn, struct store_subscription *out);
+/* The topic's subscription to protocol and endpoint, if any (Subscribe is idempotent). */
+int store_subscription_find(struct store_conn *c, const char *topic_arn, const char *protocol,
+                            const char *endpoint, struct store_subscription *out);
+int store_subscription_delete(struct store_conn *c, const char *arn);
+/* A topic's subscriptions (topic_arn; none unless the account owns it) or an account's
+ * (topic_arn NULL), by ARN, after `after` ("" for the start). */
+int store_subscription_list(struct store_conn *c, const char *account_id, const char *topic_arn,
+                            const char *after, int limit, store_subscription_cb cb, void *ctx);
+
+/* One HTTP(S) POST of an SNS message to a subscription's endpoint, waiting to be made. */
+struct store_outbox {
+    int64_t id; /* assigned by store_outbox_insert */
+    char subscription_arn[STORE_ARN_LEN + 40];
+    char topic_arn[STORE_ARN_LEN];
+    char url[STORE_ENDPOINT_LEN];
+    char message_type[32]; /* x-amz-sns-message-type */
+    char message_id[40];
+    const char *body; /* the signed envelope JSON; borrowed in callbacks */
+    int attempts;
+    int64_t created_ms;
+    int64_t next_ms; /* due */
+    char state[12];  /* pending, failed */
+    char last_error[256];
+};
+typedef void (*store_outbox_cb)(const struct store_outbox *o, void *ctx);
+/* Sets o->id; state "" is pending. */
+int store_outbox_insert(struct store_conn *c, struct store_outbox *o);
+/* Pending rows due at now_ms, oldest first, with id > after_id. */
+int store_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
+                     store_outbox_cb cb, void *ctx);
+int store_outbox_delete(struct store_conn *c, int64_t id);
+/* Another attempt later; failed: no more attempts (the row is kept for inspection). */
+int store_outbox_update(struct store_conn *c, int64_t id, int attempts, int64_t next_ms,
+                        bool failed, const char *last_error);
+/* Every row (state NULL) or one state's, newest first, for the admin command. */
+int store_outbox_list(struct store_conn *c, const char *state, int limit, store_outbox_cb cb,
+                      void *ctx);
+
+/* A message the feedback listener received that matched none of ours or could not be
+ * parsed: kept for inspection, never dropped. */
+struct store_feedback_report {
+    int64_t id;
+    int64_t received_ms;
+    char mail_from[STORE_IDENTITY_LEN];
+    char rcpt[STORE_IDENTITY_LEN];
+    char kind[16];    /* dsn, arf, autoreply, unknown */
+    char reason[256]; /* why it was kept aside */
+    const char *data; /* borrowed in callbacks; NUL-terminated after its len bytes */
+    size_t len;
+};
+typedef void (*store_feedback_report_cb)(const struct store_feedback_report *r, void *ctx);
+/* Sets r->id. */
+int store_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r);
+/* Newest first; id 0: all (up to limit), else the one with that id. */
+int store_feedback_report_list(struct store_conn *c, int64_t id, int limit,
+                               store_feedback_report_cb cb, void *ctx);
+
+/* A 32-byte key for label, derived from the store's secret key (HMAC-SHA256): keys that
+ * must survive restarts without a file of their own (the VERP MAC). */
+void store_derive_key(struct store *s, const char *label, unsigned char out[32]);
 
 /* Named counters other processes bump to tell sesamed something changed (the admin
  * command's queue retry and drop). */

@@ -70,7 +70,8 @@ struct store_backend {
     int (*identity_put)(struct store_conn *c, const struct store_identity *i);
     int (*identity_get)(struct store_conn *c, const char *account_id, const char *region,
                         const char *identity, struct store_identity *out);
-    /* With the DKIM set of the same (account, region, domain), if any. */
+    /* With its notification settings, and a domain with the DKIM set of the same (account,
+     * region, domain), if any. */
     int (*identity_delete)(struct store_conn *c, const char *account_id, const char *region,
                            const char *identity);
     int (*identity_count)(struct store_conn *c, const char *account_id, const char *region,
@@ -115,6 +116,8 @@ struct store_backend {
     int (*queue_list)(struct store_conn *c, const char *message_id, bool queued_only,
                       store_recipient_cb cb, void *ctx);
     int (*message_data)(struct store_conn *c, const char *id, char **data, size_t *len);
+    int (*message_get)(struct store_conn *c, const char *id, struct store_message *out,
+                       char **meta);
     int (*recipient_update)(struct store_conn *c, const struct store_recipient *r);
     int (*queue_retry)(struct store_conn *c, const char *message_id, int64_t now_ms, int *n);
     int (*queue_drop)(struct store_conn *c, const char *message_id, int *n);
@@ -129,6 +132,37 @@ struct store_backend {
     int (*suppressed_delete)(struct store_conn *c, const char *address);
     int (*control_get)(struct store_conn *c, const char *name, int64_t *out);
     int (*control_bump)(struct store_conn *c, const char *name);
+    /* No row: STORE_NOT_FOUND, out untouched (store.c fills the defaults). */
+    int (*notify_get)(struct store_conn *c, const char *account_id, const char *region,
+                      const char *identity, struct store_notify *out);
+    int (*notify_put)(struct store_conn *c, const struct store_notify *n);
+    int (*notify_delete)(struct store_conn *c, const char *account_id, const char *region,
+                         const char *identity);
+    int (*notify_list_topic)(struct store_conn *c, const char *topic_arn, store_notify_cb cb,
+                             void *ctx);
+    int (*topic_insert)(struct store_conn *c, const struct store_topic *t);
+    int (*topic_get)(struct store_conn *c, const char *arn, struct store_topic *out);
+    int (*topic_delete)(struct store_conn *c, const char *arn);
+    int (*topic_list)(struct store_conn *c, const char *account_id, const char *region,
+                      const char *after, int limit, store_topic_cb cb, void *ctx);
+    int (*subscription_put)(struct store_conn *c, const struct store_subscription *s);
+    int (*subscription_get)(struct store_conn *c, const char *arn, struct store_subscription *out);
+    int (*subscription_find)(struct store_conn *c, const char *topic_arn, const char *protocol,
+                             const char *endpoint, struct store_subscription *out);
+    int (*subscription_delete)(struct store_conn *c, const char *arn);
+    int (*subscription_list)(struct store_conn *c, const char *account_id, const char *topic_arn,
+                             const char *after, int limit, store_subscription_cb cb, void *ctx);
+    int (*outbox_insert)(struct store_conn *c, struct store_outbox *o);
+    int (*outbox_due)(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
+                      store_outbox_cb cb, void *ctx);
+    int (*outbox_delete)(struct store_conn *c, int64_t id);
+    int (*outbox_update)(struct store_conn *c, int64_t id, int attempts, int64_t next_ms,
+                         bool failed, const char *last_error);
+    int (*outbox_list)(struct store_conn *c, const char *state, int limit, store_outbox_cb cb,
+                       void *ctx);
+    int (*feedback_report_insert)(struct store_conn *c, struct store_feedback_report *r);
+    int (*feedback_report_list)(struct store_conn *c, int64_t id, int limit,
+                                store_feedback_report_cb cb, void *ctx);
 };
 
 /* Every backend's connection starts with this, so store.c can dispatch. */

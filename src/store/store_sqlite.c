@@ -76,6 +76,36 @@ static const char *const migrations[] = {
     " status_ms INTEGER NOT NULL, checked_ms INTEGER NOT NULL,"
     " missing_since_ms INTEGER NOT NULL, PRIMARY KEY (account_id, region, domain));"
     "CREATE INDEX dkim_due ON dkim (checked_ms);",
+    /* 6: feedback and notifications: complaint fields of events, identities' notification
+     * settings (no row: the defaults), SNS-compatible topics and subscriptions, the outbox
+     * of HTTP(S) deliveries, and feedback reports kept aside for inspection. */
+    "ALTER TABLE events ADD COLUMN feedback_id TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN feedback_type TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN arrival_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE events ADD COLUMN report_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE identity_notify (account_id TEXT NOT NULL, region TEXT NOT NULL,"
+    " identity TEXT NOT NULL, bounce_topic TEXT NOT NULL, complaint_topic TEXT NOT NULL,"
+    " delivery_topic TEXT NOT NULL, forwarding INTEGER NOT NULL,"
+    " PRIMARY KEY (account_id, region, identity));"
+    "CREATE TABLE topics (arn TEXT PRIMARY KEY, account_id TEXT NOT NULL, region TEXT NOT NULL,"
+    " name TEXT NOT NULL, display_name TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX topics_account ON topics (account_id, region, arn);"
+    "CREATE TABLE subscriptions (arn TEXT PRIMARY KEY, topic_arn TEXT NOT NULL,"
+    " account_id TEXT NOT NULL, region TEXT NOT NULL, protocol TEXT NOT NULL,"
+    " endpoint TEXT NOT NULL, token TEXT NOT NULL, confirmed INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX subscriptions_topic ON subscriptions (topic_arn);"
+    "CREATE INDEX subscriptions_account ON subscriptions (account_id);"
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, subscription_arn TEXT NOT NULL,"
+    " topic_arn TEXT NOT NULL, url TEXT NOT NULL, message_type TEXT NOT NULL,"
+    " message_id TEXT NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, next_ms INTEGER NOT NULL, state TEXT NOT NULL,"
+    " last_error TEXT NOT NULL);"
+    "CREATE INDEX outbox_due ON outbox (next_ms) WHERE state = 'pending';"
+    "CREATE TABLE feedback_reports (id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,"
+    " mail_from TEXT NOT NULL, rcpt TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,"
+    " data BLOB NOT NULL);",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -827,14 +857,16 @@ static int sqlite_identity_get(struct store_conn *c, const char *account_id, con
                       read_identity, out);
 }
 
-/* A deleted domain forgets its DKIM setup, as SES does; in the caller's transaction, so the
- * set is never left behind its identity. */
+/* A deleted identity forgets its notification settings, and a domain its DKIM setup, as SES
+ * does; in the caller's transaction, so neither is left behind its identity. */
 static int sqlite_identity_delete(struct store_conn *c, const char *account_id, const char *region,
                                   const char *identity)
 {
     int rc =
         sqlite_run(c, sqlite_prepare(c, ST_IDENTITY_DELETE, "sss", account_id, region, identity));
-    if (rc == STORE_ERROR || strchr(identity, '@'))
+    if (rc == STORE_ERROR || sqlite_notify_delete(c, account_id, region, identity) == STORE_ERROR)
+        return STORE_ERROR;
+    if (strchr(identity, '@'))
         return rc;
     /* A domain's DKIM set goes with it, even one made without the identity (SES forgets
      * the setup), and its addresses' DkimEnabled with it: a new setup is enabled anew. */
@@ -1145,4 +1177,5 @@ const struct store_backend store_sqlite_backend = {
     .capture_clear = sqlite_capture_clear,
     SQLITE_QUEUE_FUNCTIONS,
     SQLITE_DKIM_FUNCTIONS,
+    SQLITE_NOTIFY_FUNCTIONS,
 };

@@ -15,7 +15,7 @@ enum dkim_stmt {
     DS_DISABLE,
     DS_COUNT
 };
-_Static_assert(SQLITE_DKIM_SLOT + DS_COUNT <= SQLITE_MORE_STMTS, "too few sqlite_cached slots");
+_Static_assert(SQLITE_DKIM_SLOT + DS_COUNT <= SQLITE_NOTIFY_SLOT, "too few sqlite_cached slots");
 
 #define DKIM_COLS                                                                                  \
     "account_id, region, domain, token1, token2, token3, key1, key2, key3, status, created_ms,"    \

@@ -10,6 +10,7 @@ enum queue_stmt {
     QS_LIST_QUEUED,
     QS_LIST_ONE,
     QS_DATA,
+    QS_MESSAGE_GET,
     QS_UPDATE,
     QS_RETRY_ALL,
     QS_RETRY_ONE,
@@ -25,6 +26,7 @@ enum queue_stmt {
     QS_CONTROL_BUMP,
     QS_COUNT
 };
+_Static_assert(QS_COUNT <= SQLITE_DKIM_SLOT, "the queue's sqlite_cached slots overlap DKIM's");
 
 #define RECIPIENT_SELECT                                                                           \
     "SELECT r.message_id, r.idx, r.address, r.state, r.attempts, r.next_ms, r.last_result,"        \
@@ -33,7 +35,7 @@ enum queue_stmt {
 #define EVENT_COLS                                                                                 \
     "message_id, idx, account_id, region, type, bounce_type, bounce_subtype, recipient,"           \
     " created_ms, processing_ms, smtp_response, status, action, diagnostic, remote_mta,"           \
-    " reporting_mta, simulator"
+    " reporting_mta, simulator, feedback_id, feedback_type, user_agent, arrival_ms, report_ms"
 #define SUPPRESSED_COLS "region, address, reason, message_id, created_ms, expires_ms"
 
 static const char *const queue_sql[QS_COUNT] = {
@@ -44,6 +46,8 @@ static const char *const queue_sql[QS_COUNT] = {
     [QS_LIST_ONE] = RECIPIENT_SELECT " WHERE r.message_id = ?2 AND (?1 = 0 OR r.state = 'queued')"
                                      " ORDER BY r.idx",
     [QS_DATA] = "SELECT data FROM messages WHERE id=?",
+    [QS_MESSAGE_GET] = "SELECT id, account_id, region, source, identity, created_ms, captured,"
+                       " meta FROM messages WHERE id=?",
     [QS_UPDATE] = "UPDATE recipients SET state=?3, attempts=?4, next_ms=?5, last_result=?6"
                   " WHERE message_id=?1 AND idx=?2 AND state='queued'",
     [QS_RETRY_ALL] = "UPDATE recipients SET next_ms=?1 WHERE state='queued'",
@@ -53,7 +57,7 @@ static const char *const queue_sql[QS_COUNT] = {
     [QS_RELEASE] = "UPDATE messages SET data=x'' WHERE id=?1 AND captured=0 AND NOT EXISTS"
                    " (SELECT 1 FROM recipients WHERE message_id=?1 AND state='queued')",
     [QS_EVENT_INSERT] = "INSERT INTO events (" EVENT_COLS ") VALUES"
-                        " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [QS_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE message_id=? ORDER BY id",
     [QS_SUPPRESSED_PUT] = "INSERT OR REPLACE INTO suppressed (" SUPPRESSED_COLS ")"
                           " VALUES (?,?,?,?,?,?)",
@@ -142,6 +146,38 @@ int sqlite_message_data(struct store_conn *c, const char *id, char **data, size_
     return rc;
 }
 
+struct message_row {
+    struct store_message *m;
+    char *meta;
+};
+
+static void read_message(sqlite3_stmt *st, void *out)
+{
+    struct message_row *r = out;
+    struct store_message *m = r->m;
+    col_text(st, 0, m->id, sizeof m->id);
+    col_text(st, 1, m->account_id, sizeof m->account_id);
+    col_text(st, 2, m->region, sizeof m->region);
+    col_text(st, 3, m->source, sizeof m->source);
+    col_text(st, 4, m->identity, sizeof m->identity);
+    m->created_ms = sqlite3_column_int64(st, 5);
+    m->captured = sqlite3_column_int(st, 6);
+    const unsigned char *meta = sqlite3_column_text(st, 7);
+    r->meta = strdup(meta ? (const char *)meta : "");
+    if (!r->meta)
+        abort();
+}
+
+int sqlite_message_get(struct store_conn *c, const char *id, struct store_message *out, char **meta)
+{
+    memset(out, 0, sizeof *out);
+    struct message_row r = {out, NULL};
+    int rc = sqlite_one(c, queue_prepare(c, QS_MESSAGE_GET, "s", id), read_message, &r);
+    out->meta = r.meta;
+    *meta = r.meta;
+    return rc;
+}
+
 int sqlite_recipient_update(struct store_conn *c, const struct store_recipient *r)
 {
     return sqlite_run(c, queue_prepare(c, QS_UPDATE, "sisiis", r->message_id, (int64_t)r->idx,
@@ -175,12 +211,13 @@ int sqlite_message_release(struct store_conn *c, const char *id)
 
 int sqlite_event_insert(struct store_conn *c, const struct store_event *e)
 {
-    return sqlite_run(c, queue_prepare(c, QS_EVENT_INSERT, "sissssssiissssssb", e->message_id,
+    return sqlite_run(c, queue_prepare(c, QS_EVENT_INSERT, "sissssssiissssssbsssii", e->message_id,
                                        (int64_t)e->idx, e->account_id, e->region, e->type,
                                        e->bounce_type, e->bounce_subtype, e->recipient,
                                        e->created_ms, e->processing_ms, e->smtp_response, e->status,
                                        e->action, e->diagnostic, e->remote_mta, e->reporting_mta,
-                                       (int)e->simulator));
+                                       (int)e->simulator, e->feedback_id, e->feedback_type,
+                                       e->user_agent, e->arrival_ms, e->report_ms));
 }
 
 static void read_event(sqlite3_stmt *st, void *out)
@@ -203,6 +240,11 @@ static void read_event(sqlite3_stmt *st, void *out)
     col_text(st, 14, e->remote_mta, sizeof e->remote_mta);
     col_text(st, 15, e->reporting_mta, sizeof e->reporting_mta);
     e->simulator = sqlite3_column_int(st, 16);
+    col_text(st, 17, e->feedback_id, sizeof e->feedback_id);
+    col_text(st, 18, e->feedback_type, sizeof e->feedback_type);
+    col_text(st, 19, e->user_agent, sizeof e->user_agent);
+    e->arrival_ms = sqlite3_column_int64(st, 20);
+    e->report_ms = sqlite3_column_int64(st, 21);
 }
 
 static void emit_event(const void *rec, void *ctx)

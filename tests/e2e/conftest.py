@@ -733,14 +733,15 @@ class Instance:
 
     # -- the AWS CLI --
 
-    def aws(self, *args, region=None, expect_ok=True, https=False, credentials=None):
-        """`aws ses ARGS` against this instance. Returns parsed JSON (None for an empty
+    def aws(self, *args, region=None, expect_ok=True, https=False, credentials=None,
+            service="ses"):
+        """`aws ses ARGS` (or `aws SERVICE ARGS`) against this instance. Returns parsed JSON (None for an empty
         reply) when expect_ok, else (returncode, stderr)."""
         env = base_env()
         env.update(AWS_SHARED_CREDENTIALS_FILE=str(credentials or self.credentials_path),
                    AWS_CONFIG_FILE="/dev/null", AWS_PAGER="", AWS_EC2_METADATA_DISABLED="true",
                    AWS_MAX_ATTEMPTS="1", AWS_RETRY_MODE="standard", HOME=str(self.dir))
-        cmd = [AWS, "ses", *args, "--output", "json",
+        cmd = [AWS, service, *args, "--output", "json",
                "--endpoint-url", self.https_url if https else self.http_url]
         if https:
             cmd += ["--ca-bundle", str(self.cert)]
@@ -755,9 +756,9 @@ class Instance:
 
     # -- boto3 --
 
-    def client(self, region=None, https=False, key=None, secret=None):
+    def client(self, region=None, https=False, key=None, secret=None, service="ses"):
         return boto3.session.Session().client(
-            "ses",
+            service,
             region_name=region or self.default_region,
             endpoint_url=self.https_url if https else self.http_url,
             aws_access_key_id=key or self.key,
@@ -878,6 +879,15 @@ def route_mx(zone, domain, *hosts):
         names.append(name)
     zone.set_mx(domain, records)
     return names
+
+
+def verp_sender(message_id, idx, domain):
+    """A regex for the VERP envelope sender of a message's recipient idx (None: a
+    transaction with several recipients): the MessageId's 48 hex digits, the index, and an
+    8-character base32 MAC (README, "Delivery")."""
+    digits = message_id.replace("-", "")[:48]
+    index = "" if idx is None else "-%d" % idx
+    return re.compile(r"^%s%s-[a-z2-7]{8}@%s$" % (digits, index, re.escape(domain)))
 
 
 def recipient_of(shown, address):

@@ -52,8 +52,8 @@ static int setup(void)
         getsockname(fd, (struct sockaddr *)&addr, &len))
         return -1;
     base = event_base_new();
-    struct api_shared *sh = api_shared_new(&cfg, store, send_shared_new(&cfg, store),
-                                           NULL); /* no failure limit */
+    struct api_shared *sh =
+        api_shared_new(&cfg, store, send_shared_new(&cfg, store), NULL); /* no failure limit */
     return api_thread_new(sh, base, NULL, fd, -1) ? 0 : -1;
 }
 

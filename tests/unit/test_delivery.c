@@ -3,7 +3,9 @@
 #include "delivery/delivery.h"
 #include "unit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void check_class(int code, const char *enhanced, const char *text, bool final,
@@ -61,21 +63,37 @@ static void test_simulator(void)
 static void test_verp(void)
 {
     const char *id = "000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000";
+    unsigned char key[DELIVERY_VERP_KEY_LEN], other[DELIVERY_VERP_KEY_LEN];
+    memset(key, 7, sizeof key);
+    memset(other, 8, sizeof other);
     char addr[200], back[100];
     int idx = -5;
-    delivery_verp_encode(id, 7, "bounces.example.org", addr, sizeof addr);
-    CHECK_STR(addr, "000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000-7@"
-                    "bounces.example.org");
-    CHECK(delivery_verp_decode(addr, "Bounces.Example.org", back, sizeof back, &idx));
+    delivery_verp_encode(key, id, 7, "bounces.example.org", addr, sizeof addr);
+    CHECK(!strncmp(addr, "000001a234a5fc15f9beb79dbaed4764b24d6888d77c59af-7-", 51));
+    CHECK(strlen(addr) == 51 + 8 + strlen("@bounces.example.org"));
+    CHECK(strchr(addr, '@') - addr <= 64); /* RFC 5321's limit on a local part */
+    CHECK(delivery_verp_decode(key, addr, "Bounces.Example.org", back, sizeof back, &idx));
     CHECK_STR(back, id);
     CHECK(idx == 7);
-    delivery_verp_encode(id, -1, "bounces.example.org", addr, sizeof addr);
-    CHECK(delivery_verp_decode(addr, "bounces.example.org", back, sizeof back, &idx));
+    /* another key, or another recipient under the same MAC: not ours */
+    CHECK(!delivery_verp_decode(other, addr, "bounces.example.org", back, sizeof back, &idx));
+    char forged[200];
+    snprintf(forged, sizeof forged, "%.49s8%s", addr, addr + 50);
+    CHECK(!delivery_verp_decode(key, forged, "bounces.example.org", back, sizeof back, &idx));
+    /* the largest index still fits 64 octets */
+    delivery_verp_encode(key, id, 99999, "bounces.example.org", addr, sizeof addr);
+    CHECK(strchr(addr, '@') - addr <= 64);
+    CHECK(delivery_verp_decode(key, addr, "bounces.example.org", back, sizeof back, &idx));
+    CHECK(idx == 99999);
+    delivery_verp_encode(key, id, -1, "bounces.example.org", addr, sizeof addr);
+    CHECK(delivery_verp_decode(key, addr, "bounces.example.org", back, sizeof back, &idx));
     CHECK(idx == -1);
-    CHECK(!delivery_verp_decode(addr, "other.example.org", back, sizeof back, &idx));
-    CHECK(!delivery_verp_decode("bob@bounces.example.org", "bounces.example.org", back, sizeof back,
-                                &idx));
-    CHECK(!delivery_verp_decode("000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000-x@"
+    CHECK(!delivery_verp_decode(key, addr, "other.example.org", back, sizeof back, &idx));
+    CHECK(!delivery_verp_decode(key, "bob@bounces.example.org", "bounces.example.org", back,
+                                sizeof back, &idx));
+    /* the old unsigned form is refused */
+    CHECK(!delivery_verp_decode(key,
+                                "000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000-7@"
                                 "bounces.example.org",
                                 "bounces.example.org", back, sizeof back, &idx));
 }

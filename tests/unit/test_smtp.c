@@ -1,9 +1,20 @@
 /* SMTP protocol code: commands, paths and parameters, AUTH decoding, the DATA reader
- * (DECISIONS 23) and reply reading. */
+ * (DECISIONS 23) and reply reading; then the feedback listener, served on a loopback port
+ * by a loop thread and driven by a raw client. */
 #include "smtp/smtp_internal.h"
 #include "unit.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
 
 /* ---- commands ---- */
 
@@ -588,6 +599,549 @@ static void test_replies(void)
     CHECK(r.text.data == NULL && r.lines == 0);
 }
 
+/* ---- the feedback listener ---- */
+
+#define FB_HOST "fb.test"
+#define FB_LIMIT 2000 /* feedback.max_message_bytes */
+
+/* How the receive hook answers. */
+enum fb_answer {
+    FB_OK,         /* done(true) from a later event */
+    FB_FAIL,       /* done(false) from a later event */
+    FB_OK_AT_ONCE, /* done(true) inside the call */
+    FB_HOLD,       /* kept until fb_release */
+};
+
+/* What the hooks saw; written on the loop thread, read by the test's. */
+static struct {
+    pthread_mutex_t lock;
+    enum fb_answer answer;
+    int calls;
+    char mail_from[SMTP_ADDRESS_MAX + 1];
+    char rcpts[4][SMTP_ADDRESS_MAX + 1];
+    int rcpt_count;
+    struct buf data;
+    void (*held_done)(void *arg, bool ok);
+    void *held_arg;
+    bool release_ok;
+} fb = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+struct fb_server {
+    struct event_base *base;
+    struct smtp_shared *sh;
+    struct smtp_thread *t;
+    pthread_t loop;
+    int port;
+};
+
+static bool fb_rcpt_ok(const char *address, void *ctx)
+{
+    (void)ctx;
+    return !strcmp(address, "x@bounce.test");
+}
+
+struct fb_later {
+    void (*done)(void *arg, bool ok);
+    void *arg;
+    bool ok;
+};
+
+static void fb_later_cb(evutil_socket_t fd, short what, void *p)
+{
+    (void)fd, (void)what;
+    struct fb_later *l = p;
+    l->done(l->arg, l->ok);
+    free(l);
+}
+
+static void fb_receive(const char *mail_from, const char *const *rcpts, int rcpt_count,
+                       const char *data, size_t len, struct event_base *base,
+                       void (*done)(void *arg, bool ok), void *arg, void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&fb.lock);
+    fb.calls++;
+    core_strlcpy(fb.mail_from, mail_from, sizeof fb.mail_from);
+    fb.rcpt_count = rcpt_count;
+    for (int i = 0; i < rcpt_count && i < 4; i++)
+        core_strlcpy(fb.rcpts[i], rcpts[i], sizeof fb.rcpts[i]);
+    buf_reset(&fb.data);
+    buf_append(&fb.data, data, len);
+    enum fb_answer answer = fb.answer;
+    if (answer == FB_HOLD) {
+        fb.held_done = done;
+        fb.held_arg = arg;
+    }
+    pthread_mutex_unlock(&fb.lock);
+    if (answer == FB_OK_AT_ONCE) {
+        done(arg, true);
+    } else if (answer != FB_HOLD) {
+        struct fb_later *l = malloc(sizeof *l);
+        *l = (struct fb_later){done, arg, answer == FB_OK};
+        const struct timeval now = {0, 0};
+        event_base_once(base, -1, EV_TIMEOUT, fb_later_cb, l, &now);
+    }
+}
+
+static void fb_set_answer(enum fb_answer answer)
+{
+    pthread_mutex_lock(&fb.lock);
+    fb.answer = answer;
+    pthread_mutex_unlock(&fb.lock);
+}
+
+static int fb_calls(void)
+{
+    pthread_mutex_lock(&fb.lock);
+    int n = fb.calls;
+    pthread_mutex_unlock(&fb.lock);
+    return n;
+}
+
+/* The message the hook got last, as a string. */
+static const char *fb_data(void)
+{
+    static char copy[4 * FB_LIMIT];
+    pthread_mutex_lock(&fb.lock);
+    size_t n = fb.data.len < sizeof copy - 1 ? fb.data.len : sizeof copy - 1;
+    memcpy(copy, fb.data.data ? fb.data.data : "", n);
+    copy[n] = '\0';
+    pthread_mutex_unlock(&fb.lock);
+    return copy;
+}
+
+/* ---- running something on the loop thread ---- */
+
+struct fb_job {
+    void (*fn)(struct smtp_thread *t);
+    struct smtp_thread *t;
+    atomic_bool over;
+};
+
+static void fb_job_cb(evutil_socket_t fd, short what, void *p)
+{
+    (void)fd, (void)what;
+    struct fb_job *j = p;
+    j->fn(j->t);
+    atomic_store(&j->over, true);
+}
+
+static void fb_sleep_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void fb_on_loop(struct fb_server *srv, void (*fn)(struct smtp_thread *t))
+{
+    struct fb_job j = {fn, srv->t, false};
+    const struct timeval now = {0, 0};
+    event_base_once(srv->base, -1, EV_TIMEOUT, fb_job_cb, &j, &now);
+    for (int i = 0; i < 5000 && !atomic_load(&j.over); i++)
+        fb_sleep_ms(1);
+}
+
+static void fb_release_cb(struct smtp_thread *t)
+{
+    (void)t;
+    pthread_mutex_lock(&fb.lock);
+    void (*done)(void *, bool) = fb.held_done;
+    void *arg = fb.held_arg;
+    bool ok = fb.release_ok;
+    fb.held_done = NULL;
+    pthread_mutex_unlock(&fb.lock);
+    if (done)
+        done(arg, ok);
+}
+
+/* The held message's done(ok), on the loop thread. */
+static void fb_release(struct fb_server *srv, bool ok)
+{
+    pthread_mutex_lock(&fb.lock);
+    fb.release_ok = ok;
+    pthread_mutex_unlock(&fb.lock);
+    fb_on_loop(srv, fb_release_cb);
+}
+
+static bool fb_wait_calls(int n)
+{
+    for (int i = 0; i < 5000 && fb_calls() < n; i++)
+        fb_sleep_ms(1);
+    return fb_calls() == n;
+}
+
+static bool fb_wait_active(struct fb_server *srv, int n)
+{
+    for (int i = 0; i < 5000 && smtp_thread_active(srv->t) != n; i++)
+        fb_sleep_ms(1);
+    return smtp_thread_active(srv->t) == n;
+}
+
+/* ---- the server ---- */
+
+static void *fb_loop(void *arg)
+{
+    event_base_loop(arg, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static bool fb_start(struct fb_server *srv)
+{
+    struct sesame_config cfg;
+    config_defaults(&cfg);
+    strcpy(cfg.hostname, FB_HOST);
+    strcpy(cfg.feedback_listen, "127.0.0.1:0"); /* the kernel picks the port */
+    cfg.feedback_max_message_bytes = FB_LIMIT;
+    cfg.smtp_max_messages = 50;
+    memset(srv, 0, sizeof *srv);
+    srv->base = event_base_new();
+    /* Only the feedback listener: no store, pipeline, failures or TLS. */
+    srv->sh = smtp_shared_new(&cfg, NULL, NULL, NULL, NULL);
+    const struct smtp_feedback_hooks hooks = {fb_rcpt_ok, fb_receive, NULL};
+    srv->t = smtp_feedback_thread_new(srv->sh, srv->base, &hooks);
+    if (!srv->t || srv->t->listener_count != 1)
+        return false;
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    if (getsockname(evconnlistener_get_fd(srv->t->listeners[0].lev), (struct sockaddr *)&sin, &len))
+        return false;
+    srv->port = ntohs(sin.sin_port);
+    return pthread_create(&srv->loop, NULL, fb_loop, srv->base) == 0;
+}
+
+static void fb_stop(struct fb_server *srv)
+{
+    event_base_loopexit(srv->base, NULL);
+    pthread_join(srv->loop, NULL);
+    smtp_thread_free(srv->t);
+    smtp_shared_free(srv->sh);
+    event_base_free(srv->base);
+}
+
+/* ---- the client ---- */
+
+static int fb_connect(struct fb_server *srv)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv->port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sin, sizeof sin)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void fb_send(int fd, const char *text)
+{
+    size_t len = strlen(text), off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, text + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            return;
+        off += (size_t)n;
+    }
+}
+
+/* One reply, its lines joined with "\n" without their CRLFs; what came before the end of
+ * the stream or a timeout otherwise. A byte at a time: pipelined replies stay unread. */
+static const char *fb_reply(int fd)
+{
+    static char out[16384];
+    size_t n = 0, line_start = 0;
+    char c;
+    while (n + 1 < sizeof out && recv(fd, &c, 1, 0) == 1) {
+        if (c == '\r')
+            continue;
+        if (c != '\n') {
+            out[n++] = c;
+            continue;
+        }
+        if (n - line_start < 4 || out[line_start + 3] != '-')
+            break;
+        out[n++] = '\n';
+        line_start = n;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static const char *fb_cmd(int fd, const char *line)
+{
+    fb_send(fd, line);
+    fb_send(fd, "\r\n");
+    return fb_reply(fd);
+}
+
+static bool fb_closed(int fd)
+{
+    char c;
+    return recv(fd, &c, 1, 0) == 0;
+}
+
+static bool fb_starts(const char *reply, const char *prefix)
+{
+    if (!strncmp(reply, prefix, strlen(prefix)))
+        return true;
+    fprintf(stderr, "  reply: '%s', expected '%s...'\n", reply, prefix);
+    return false;
+}
+
+/* ---- the tests ---- */
+
+static void test_feedback_dialogue(struct fb_server *srv)
+{
+    int fd = fb_connect(srv);
+    CHECK_STR(fb_reply(fd), "220 " FB_HOST " ESMTP Sesame feedback");
+    CHECK_STR(fb_cmd(fd, "EHLO mx.example.org"), "250-" FB_HOST "\n250-PIPELINING\n250-8BITMIME\n"
+                                                 "250-SIZE 2000\n250-ENHANCEDSTATUSCODES\n250 Ok");
+    CHECK(fb_starts(fb_cmd(fd, "AUTH PLAIN AGEAYg=="), "503 5.5.1 "));
+    CHECK(fb_starts(fb_cmd(fd, "STARTTLS"), "503 5.5.1 ")); /* no TLS context given */
+    CHECK_STR(fb_cmd(fd, "HELO mx.example.org"), "250 " FB_HOST);
+    CHECK_STR(fb_cmd(fd, "NOOP"), "250 2.0.0 Ok");
+    CHECK_STR(fb_cmd(fd, "RSET"), "250 2.0.0 Ok");
+    CHECK_STR(fb_cmd(fd, "VRFY x"), "252 2.0.0 Cannot VRFY user; try RCPT to attempt delivery");
+    CHECK_STR(fb_cmd(fd, "HELP"), "214 2.0.0 See RFC 5321");
+    CHECK_STR(fb_cmd(fd, "EXPN x"), "502 5.5.1 Command not implemented");
+    CHECK_STR(fb_cmd(fd, "XYZZY"), "500 5.5.2 Unrecognized command");
+    CHECK_STR(fb_cmd(fd, "EHLO"), "501 5.5.4 Syntax: EHLO hostname");
+    CHECK_STR(fb_cmd(fd, "RCPT TO:<x@bounce.test>"), "503 5.5.1 Bad sequence of commands");
+    CHECK_STR(fb_cmd(fd, "DATA"), "503 5.5.1 Bad sequence of commands");
+    CHECK_STR(fb_cmd(fd, "MAIL FROM:<> SIZE=2001"),
+              "552 5.3.4 Message size exceeds fixed maximum message size");
+    CHECK_STR(fb_cmd(fd, "MAIL FROM"), "501 5.5.4 Syntax: MAIL FROM:<address>");
+    CHECK_STR(fb_cmd(fd, "MAIL FROM:<> SIZE=2000"), "250 2.1.0 Ok");
+    CHECK_STR(fb_cmd(fd, "MAIL FROM:<>"), "503 5.5.1 Bad sequence of commands");
+    CHECK_STR(fb_cmd(fd, "RCPT TO:<y@bounce.test>"),
+              "550 5.1.1 Recipient address rejected: not a feedback address");
+    CHECK_STR(fb_cmd(fd, "RCPT TO:<x@Bounce.test.other>"),
+              "550 5.1.1 Recipient address rejected: not a feedback address");
+    CHECK_STR(fb_cmd(fd, "DATA"), "554 5.5.1 No valid recipients");
+    CHECK_STR(fb_cmd(fd, "QUIT"), "221 2.0.0 Bye");
+    CHECK(fb_closed(fd));
+    close(fd);
+    CHECK(fb_calls() == 0);
+}
+
+/* One message from MAIL to the reply after the dot. */
+static const char *fb_message(int fd, const char *from, const char *body)
+{
+    char line[512];
+    snprintf(line, sizeof line, "MAIL FROM:%s", from);
+    if (!fb_starts(fb_cmd(fd, line), "250 2.1.0") ||
+        !fb_starts(fb_cmd(fd, "RCPT TO:<x@bounce.test>"), "250 2.1.5") ||
+        !fb_starts(fb_cmd(fd, "DATA"), "354 "))
+        return "(transaction failed)";
+    fb_send(fd, body);
+    return fb_reply(fd);
+}
+
+static void test_feedback_messages(struct fb_server *srv)
+{
+    int fd = fb_connect(srv);
+    fb_reply(fd);
+    fb_cmd(fd, "EHLO mx.example.org");
+
+    fb_set_answer(FB_OK);
+    CHECK_STR(fb_message(fd, "<>", "Subject: t\r\n\r\n..dot\r\nline\r\n.\r\n"),
+              "250 2.0.0 Ok: queued");
+    CHECK(fb_calls() == 1);
+    CHECK_STR(fb_data(), "Subject: t\r\n\r\n.dot\r\nline\r\n"); /* unstuffed, exact */
+    CHECK_STR(fb.mail_from, "");
+    CHECK(fb.rcpt_count == 1);
+    CHECK_STR(fb.rcpts[0], "x@bounce.test");
+
+    fb_set_answer(FB_FAIL);
+    CHECK_STR(fb_message(fd, "<mailer-daemon@mx.example.org>", "a\r\n.\r\n"),
+              "451 4.3.0 Error: try again later");
+    CHECK(fb_calls() == 2);
+    CHECK_STR(fb.mail_from, "mailer-daemon@mx.example.org");
+
+    fb_set_answer(FB_OK_AT_ONCE);
+    CHECK_STR(fb_message(fd, "<>", ".\r\n"), "250 2.0.0 Ok: queued"); /* empty message */
+    CHECK(fb_calls() == 3);
+    CHECK_STR(fb_data(), "");
+
+    /* Over the limit: read to the end, refused, never handed over; the session goes on. */
+    char big[FB_LIMIT + 64];
+    memset(big, 'x', sizeof big);
+    memcpy(big + sizeof big - 6, "\r\n.\r\n", 6);
+    CHECK_STR(fb_message(fd, "<>", big),
+              "552 5.3.4 Message size exceeds fixed maximum message size");
+    CHECK(fb_calls() == 3);
+    CHECK_STR(fb_cmd(fd, "NOOP"), "250 2.0.0 Ok");
+    /* Exactly the limit is taken. */
+    memset(big, 'y', FB_LIMIT);
+    memcpy(big + FB_LIMIT, "\r\n.\r\n", 6);
+    fb_set_answer(FB_OK);
+    CHECK_STR(fb_message(fd, "<>", big + 2), "250 2.0.0 Ok: queued");
+    CHECK(fb_calls() == 4 && strlen(fb_data()) == FB_LIMIT);
+    CHECK_STR(fb_cmd(fd, "QUIT"), "221 2.0.0 Bye");
+    close(fd);
+}
+
+static void test_feedback_pipelining(struct fb_server *srv)
+{
+    int fd = fb_connect(srv);
+    fb_reply(fd);
+    fb_set_answer(FB_OK);
+    int calls = fb_calls();
+    fb_send(fd, "EHLO mx.example.org\r\nMAIL FROM:<a@mx.example.org>\r\n"
+                "RCPT TO:<x@bounce.test>\r\nRCPT TO:<z@bounce.test>\r\nDATA\r\n");
+    CHECK(fb_starts(fb_reply(fd), "250-" FB_HOST));
+    CHECK_STR(fb_reply(fd), "250 2.1.0 Ok");
+    CHECK_STR(fb_reply(fd), "250 2.1.5 Ok");
+    CHECK(fb_starts(fb_reply(fd), "550 5.1.1"));
+    CHECK(fb_starts(fb_reply(fd), "354 "));
+    /* The commands after the dot wait for the hook's answer, then run. */
+    fb_send(fd, "body\r\n.\r\nMAIL FROM:<>\r\nRCPT TO:<x@bounce.test>\r\nDATA\r\n"
+                "second\r\n.\r\nNOOP\r\nQUIT\r\n");
+    CHECK_STR(fb_reply(fd), "250 2.0.0 Ok: queued");
+    CHECK_STR(fb_reply(fd), "250 2.1.0 Ok");
+    CHECK_STR(fb_reply(fd), "250 2.1.5 Ok");
+    CHECK(fb_starts(fb_reply(fd), "354 "));
+    CHECK_STR(fb_reply(fd), "250 2.0.0 Ok: queued");
+    CHECK_STR(fb_reply(fd), "250 2.0.0 Ok");
+    CHECK_STR(fb_reply(fd), "221 2.0.0 Bye");
+    CHECK(fb_closed(fd));
+    close(fd);
+    CHECK(fb_calls() == calls + 2);
+    CHECK_STR(fb_data(), "second\r\n");
+
+    /* 100 recipients at most (the same one is fine: the hook sees each). */
+    fd = fb_connect(srv);
+    fb_reply(fd);
+    struct buf cmds;
+    buf_init(&cmds);
+    buf_puts(&cmds, "MAIL FROM:<>\r\n");
+    for (int i = 0; i < SMTP_FEEDBACK_MAX_RCPTS + 1; i++)
+        buf_puts(&cmds, "RCPT TO:<x@bounce.test>\r\n");
+    fb_send(fd, buf_cstr(&cmds));
+    buf_free(&cmds);
+    CHECK_STR(fb_reply(fd), "250 2.1.0 Ok");
+    int ok = 0;
+    for (int i = 0; i < SMTP_FEEDBACK_MAX_RCPTS; i++)
+        ok += !strcmp(fb_reply(fd), "250 2.1.5 Ok");
+    CHECK(ok == SMTP_FEEDBACK_MAX_RCPTS);
+    CHECK_STR(fb_reply(fd), "452 4.5.3 Too many recipients");
+    CHECK(fb_starts(fb_cmd(fd, "DATA"), "354 "));
+    CHECK_STR(fb_cmd(fd, "x\r\n."), "250 2.0.0 Ok: queued");
+    CHECK(fb.rcpt_count == SMTP_FEEDBACK_MAX_RCPTS);
+    close(fd);
+}
+
+static void test_feedback_bare_lf(struct fb_server *srv)
+{
+    int fd = fb_connect(srv);
+    fb_reply(fd);
+    int calls = fb_calls();
+    /* A bare LF inside a line is kept; one next to a dot line ends the connection. */
+    CHECK_STR(fb_message(fd, "<>", "a\nb\r\n.\r\n"), "250 2.0.0 Ok: queued");
+    CHECK_STR(fb_data(), "a\nb\r\n");
+    CHECK(fb_starts(fb_message(fd, "<>", "a\r\n.\nb\r\n.\r\n"), "554 5.0.0 Message rejected"));
+    CHECK(fb_closed(fd));
+    close(fd);
+    CHECK(fb_calls() == calls + 1);
+}
+
+static void close_sessions(struct smtp_thread *t)
+{
+    smtp_thread_close_sessions(t);
+}
+
+/* The client gone while its message is with the hook: done must still be safe. */
+static void test_feedback_gone(struct fb_server *srv)
+{
+    CHECK(fb_wait_active(srv, 0));
+    int fd = fb_connect(srv);
+    fb_reply(fd);
+    fb_set_answer(FB_HOLD);
+    int calls = fb_calls();
+    fb_send(fd, "MAIL FROM:<>\r\nRCPT TO:<x@bounce.test>\r\nDATA\r\n");
+    fb_reply(fd), fb_reply(fd), fb_reply(fd);
+    fb_send(fd, "held\r\n.\r\n");
+    CHECK(fb_wait_calls(calls + 1));
+    close(fd);
+    fb_on_loop(srv, close_sessions); /* the session lives on without its connection */
+    CHECK(smtp_thread_active(srv->t) == 1);
+    fb_release(srv, true);
+    CHECK(fb_wait_active(srv, 0));
+
+    /* The same, the client gone and the answer a failure, without close_sessions. */
+    fd = fb_connect(srv);
+    fb_reply(fd);
+    fb_send(fd, "MAIL FROM:<>\r\nRCPT TO:<x@bounce.test>\r\nDATA\r\nheld\r\n.\r\n");
+    CHECK(fb_wait_calls(calls + 2));
+    close(fd);
+    fb_release(srv, false);
+    CHECK(fb_wait_active(srv, 0));
+}
+
+static void stop_accepting(struct smtp_thread *t)
+{
+    smtp_thread_stop_accepting(t);
+}
+
+/* Draining: an idle session hears 421 at once, a held one after its answer. */
+static void test_feedback_drain(void)
+{
+    struct fb_server srv;
+    CHECK(fb_start(&srv));
+    int idle = fb_connect(&srv), busy = fb_connect(&srv);
+    fb_reply(idle), fb_reply(busy);
+    CHECK_STR(fb_cmd(idle, "EHLO mx.example.org"), "250-" FB_HOST "\n250-PIPELINING\n"
+                                                   "250-8BITMIME\n250-SIZE 2000\n"
+                                                   "250-ENHANCEDSTATUSCODES\n250 Ok");
+    fb_set_answer(FB_HOLD);
+    int calls = fb_calls();
+    fb_send(busy, "MAIL FROM:<>\r\nRCPT TO:<x@bounce.test>\r\nDATA\r\nlast\r\n.\r\n");
+    fb_reply(busy), fb_reply(busy), fb_reply(busy);
+    CHECK(fb_wait_calls(calls + 1));
+    CHECK(smtp_thread_active(srv.t) == 2);
+    fb_on_loop(&srv, stop_accepting);
+    CHECK_STR(fb_reply(idle), "421 4.3.2 " FB_HOST " Service shutting down");
+    CHECK(fb_closed(idle));
+    CHECK(fb_connect(&srv) < 0); /* the socket is closed */
+    fb_release(&srv, true);
+    CHECK_STR(fb_reply(busy), "250 2.0.0 Ok: queued");
+    CHECK_STR(fb_reply(busy), "421 4.3.2 " FB_HOST " Service shutting down");
+    CHECK(fb_closed(busy));
+    CHECK(fb_wait_active(&srv, 0));
+    close(idle);
+    close(busy);
+    fb_stop(&srv);
+}
+
+static void test_feedback(void)
+{
+    CHECK(evthread_use_pthreads() == 0); /* the loop runs in its own thread */
+    signal(SIGPIPE, SIG_IGN);            /* as sesamed: a reply to a client gone is EPIPE */
+    struct fb_server srv;
+    CHECK(fb_start(&srv));
+    test_feedback_dialogue(&srv);
+    test_feedback_messages(&srv);
+    test_feedback_pipelining(&srv);
+    test_feedback_bare_lf(&srv);
+    test_feedback_gone(&srv);
+    fb_stop(&srv);
+    test_feedback_drain();
+    buf_free(&fb.data);
+
+    /* Without feedback.listen, or with submission listeners and no TLS: no thread. */
+    struct sesame_config cfg;
+    config_defaults(&cfg);
+    struct event_base *base = event_base_new();
+    struct smtp_shared *sh = smtp_shared_new(&cfg, NULL, NULL, NULL, NULL);
+    const struct smtp_feedback_hooks hooks = {fb_rcpt_ok, fb_receive, NULL};
+    CHECK(smtp_feedback_thread_new(sh, base, &hooks) == NULL);
+    strcpy(sh->cfg.smtp_starttls_listen, "127.0.0.1:0");
+    CHECK(smtp_thread_new(sh, base) == NULL);
+    smtp_shared_free(sh);
+    event_base_free(base);
+}
+
 int main(void)
 {
     test_verbs();
@@ -604,5 +1158,6 @@ int main(void)
     test_data_limit();
     test_data_random();
     test_replies();
+    test_feedback();
     return UNIT_END();
 }
