@@ -110,16 +110,27 @@ static void source_from_meta(struct mail_info *mi)
     json_decref(root);
 }
 
-static int mail_info_load(struct store_conn *c, const char *message_id, struct mail_info *mi)
+/* The message's row: enough to decide whether anything is to be published or forwarded
+ * (most deliveries: nothing, so nothing more is read for them). */
+static int mail_row_load(struct store_conn *c, const char *message_id, struct mail_info *mi)
 {
     memset(mi, 0, sizeof *mi);
-    int rc = store_message_get(c, message_id, &mi->msg, &mi->meta);
-    if (rc != STORE_OK)
-        return rc;
-    if (store_queue_list(c, message_id, false, destination_add, mi) != STORE_OK)
+    return store_message_get(c, message_id, &mi->msg, &mi->meta);
+}
+
+/* What the notification's mail object adds: every recipient, the Source as given. */
+static int mail_details_load(struct store_conn *c, struct mail_info *mi)
+{
+    if (store_queue_list(c, mi->msg.id, false, destination_add, mi) != STORE_OK)
         return STORE_ERROR;
     source_from_meta(mi);
     return STORE_OK;
+}
+
+static int mail_info_load(struct store_conn *c, const char *message_id, struct mail_info *mi)
+{
+    int rc = mail_row_load(c, message_id, mi);
+    return rc == STORE_OK ? mail_details_load(c, mi) : rc;
 }
 
 static void mail_info_free(struct mail_info *mi)
@@ -172,12 +183,14 @@ static int topic_lost(struct feedback *fb, struct store_conn *c, struct store_no
 }
 
 static int publish_event(struct feedback *fb, struct store_conn *c, struct store_notify *n,
-                         const struct mail_info *mi, const struct store_event *events, int count,
+                         struct mail_info *mi, const struct store_event *events, int count,
                          struct feedback_outgoing *out)
 {
     const char *topic = topic_for(n, events[0].type);
     if (!topic[0])
         return STORE_OK;
+    if (mail_details_load(c, mi) != STORE_OK)
+        return STORE_ERROR;
     const struct store_event **ptrs = malloc((size_t)count * sizeof *ptrs);
     if (!ptrs)
         return STORE_ERROR;
@@ -420,7 +433,7 @@ static int record_causes(struct feedback *fb, struct store_conn *c, const struct
                          struct feedback_outgoing *out)
 {
     struct mail_info mi;
-    int rc = mail_info_load(c, evs[0].message_id, &mi);
+    int rc = mail_row_load(c, evs[0].message_id, &mi);
     if (rc == STORE_NOT_FOUND ||
         (rc == STORE_OK && !strcmp(mi.msg.account_id, SEND_NOTICE_ACCOUNT))) {
         mail_info_free(&mi); /* Sesame's own notices notify nobody */
