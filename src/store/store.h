@@ -503,7 +503,9 @@ struct store_feedback_report {
     size_t len;
 };
 typedef void (*store_feedback_report_cb)(const struct store_feedback_report *r, void *ctx);
-/* Sets r->id. */
+/* Sets r->id. Only the newest STORE_FEEDBACK_REPORTS_KEPT are kept: whatever arrives at the
+ * bounce domain cannot fill the disk. */
+#define STORE_FEEDBACK_REPORTS_KEPT 10000
 int store_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r);
 /* Newest first; id 0: all (up to limit), else the one with that id. */
 int store_feedback_report_list(struct store_conn *c, int64_t id, int limit,

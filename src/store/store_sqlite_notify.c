@@ -31,6 +31,7 @@ enum notify_stmt {
     NS_REPORT_INSERT,
     NS_REPORT_LIST,
     NS_REPORT_GET,
+    NS_REPORT_TRIM,
     NS_COUNT
 };
 _Static_assert(SQLITE_NOTIFY_SLOT + NS_COUNT <= SQLITE_MORE_STMTS, "too few sqlite_cached slots");
@@ -90,6 +91,8 @@ static const char *const notify_sql[NS_COUNT] = {
                          " reason, data) VALUES (?,?,?,?,?,?)",
     [NS_REPORT_LIST] = "SELECT " REPORT_COLS " FROM feedback_reports ORDER BY id DESC LIMIT ?",
     [NS_REPORT_GET] = "SELECT " REPORT_COLS " FROM feedback_reports WHERE id=?",
+    /* the oldest go once more than STORE_FEEDBACK_REPORTS_KEPT are kept (ids only grow) */
+    [NS_REPORT_TRIM] = "DELETE FROM feedback_reports WHERE id <= ?",
 };
 
 #define notify_prepare(c, id, ...)                                                                 \
@@ -374,9 +377,13 @@ int sqlite_feedback_report_insert(struct store_conn *c, struct store_feedback_re
         return STORE_ERROR;
     sqlite3_bind_blob64(st, 6, r->data ? r->data : "", r->data ? r->len : 0, SQLITE_STATIC);
     int rc = sqlite_run(c, st);
-    if (rc == STORE_OK)
-        r->id = sqlite3_last_insert_rowid(sqlite_conn_db(c));
-    return rc;
+    if (rc != STORE_OK)
+        return rc;
+    r->id = sqlite3_last_insert_rowid(sqlite_conn_db(c));
+    if (r->id <= STORE_FEEDBACK_REPORTS_KEPT)
+        return STORE_OK;
+    rc = sqlite_run(c, notify_prepare(c, NS_REPORT_TRIM, "i", r->id - STORE_FEEDBACK_REPORTS_KEPT));
+    return rc == STORE_ERROR ? rc : STORE_OK;
 }
 
 int sqlite_feedback_report_list(struct store_conn *c, int64_t id, int limit,

@@ -536,6 +536,19 @@ static void test_feedback_reports(struct store_conn *c)
           limited.n == 1 && limited.ids[0] == unknown.id);
     CHECK(store_feedback_report_list(c, unknown.id + 100, 10, report_collect, &none) == STORE_OK &&
           none.n == 0);
+    /* only the newest STORE_FEEDBACK_REPORTS_KEPT stay */
+    CHECK(store_begin(c) == STORE_OK);
+    struct store_feedback_report more = unknown;
+    int inserted = 0;
+    for (int i = 0; i < STORE_FEEDBACK_REPORTS_KEPT; i++)
+        inserted += store_feedback_report_insert(c, &more) == STORE_OK;
+    CHECK(inserted == STORE_FEEDBACK_REPORTS_KEPT);
+    CHECK(store_commit(c) == STORE_OK);
+    struct reports_seen first = {0}, newest = {0};
+    CHECK(store_feedback_report_list(c, dsn.id, 1, report_collect, &first) == STORE_OK &&
+          first.n == 0);
+    CHECK(store_feedback_report_list(c, more.id, 1, report_collect, &newest) == STORE_OK &&
+          newest.n == 1);
 }
 
 /* ---- derived keys ---- */
