@@ -586,40 +586,21 @@ void action_sns_subscribe(struct api_call *call)
 
 /* ---- ConfirmSubscription ---- */
 
-struct sns_token_search {
-    const char *token;
-    struct store_subscription *found;
-    bool matched;
-    int seen;
-    char last[STORE_ARN_LEN + 40];
-};
-
-static void sns_token_match(const struct store_subscription *s, void *ctx)
-{
-    struct sns_token_search *f = ctx;
-    size_t len = strlen(s->token);
-    f->seen++;
-    core_strlcpy(f->last, s->arn, sizeof f->last);
-    if (!f->matched && len && len == strlen(f->token) && !CRYPTO_memcmp(s->token, f->token, len)) {
-        *f->found = *s;
-        f->matched = true;
-    }
-}
-
-/* The topic's subscription with this token: STORE_OK, STORE_NOT_FOUND or STORE_ERROR. */
+/* The topic's subscription with this token: STORE_OK, STORE_NOT_FOUND or STORE_ERROR. The
+ * store finds it through the topic's index; the tokens are compared again here in
+ * constant time. */
 static int sns_subscription_by_token(struct store_conn *c, const struct store_topic *t,
                                      const char *token, struct store_subscription *out)
 {
-    struct sns_token_search f = {.token = token, .found = out};
-    do {
-        char after[sizeof f.last];
-        memcpy(after, f.last, sizeof after);
-        f.seen = 0;
-        if (store_subscription_list(c, t->account_id, t->arn, after, 1000, sns_token_match, &f) !=
-            STORE_OK)
-            return STORE_ERROR;
-    } while (!f.matched && f.seen == 1000);
-    return f.matched ? STORE_OK : STORE_NOT_FOUND;
+    size_t len = strlen(token);
+    if (!len || len >= sizeof out->token)
+        return STORE_NOT_FOUND;
+    int rc = store_subscription_by_token(c, t->arn, token, out);
+    if (rc != STORE_OK)
+        return rc;
+    bool same = strlen(out->token) == len && !CRYPTO_memcmp(out->token, token, len) &&
+                !strcmp(out->account_id, t->account_id);
+    return same ? STORE_OK : STORE_NOT_FOUND;
 }
 
 static int sns_confirm_write(struct store_conn *c, void *ctx)

@@ -912,6 +912,11 @@ int store_subscription_get(struct store_conn *c, const char *arn, struct store_s
 {
     return c->be->subscription_get(c, arn, out);
 }
+int store_subscription_by_token(struct store_conn *c, const char *topic_arn, const char *token,
+                                struct store_subscription *out)
+{
+    return c->be->subscription_by_token(c, topic_arn, token, out);
+}
 int store_subscription_find(struct store_conn *c, const char *topic_arn, const char *protocol,
                             const char *endpoint, struct store_subscription *out)
 {

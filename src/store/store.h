@@ -455,6 +455,9 @@ int store_subscription_get(struct store_conn *c, const char *arn, struct store_s
 /* The topic's subscription to protocol and endpoint, if any (Subscribe is idempotent). */
 int store_subscription_find(struct store_conn *c, const char *topic_arn, const char *protocol,
                             const char *endpoint, struct store_subscription *out);
+/* The topic's subscription whose confirmation token this is (ConfirmSubscription). */
+int store_subscription_by_token(struct store_conn *c, const char *topic_arn, const char *token,
+                                struct store_subscription *out);
 int store_subscription_delete(struct store_conn *c, const char *arn);
 /* A topic's subscriptions (topic_arn; none unless the account owns it) or an account's
  * (topic_arn NULL), by ARN, after `after` ("" for the start). */

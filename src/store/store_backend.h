@@ -147,6 +147,8 @@ struct store_backend {
                       const char *after, int limit, store_topic_cb cb, void *ctx);
     int (*subscription_put)(struct store_conn *c, const struct store_subscription *s);
     int (*subscription_get)(struct store_conn *c, const char *arn, struct store_subscription *out);
+    int (*subscription_by_token)(struct store_conn *c, const char *topic_arn, const char *token,
+                                 struct store_subscription *out);
     int (*subscription_find)(struct store_conn *c, const char *topic_arn, const char *protocol,
                              const char *endpoint, struct store_subscription *out);
     int (*subscription_delete)(struct store_conn *c, const char *arn);

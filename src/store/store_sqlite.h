@@ -98,6 +98,8 @@ int sqlite_topic_list(struct store_conn *c, const char *account_id, const char *
                       const char *after, int limit, store_topic_cb cb, void *ctx);
 int sqlite_subscription_put(struct store_conn *c, const struct store_subscription *s);
 int sqlite_subscription_get(struct store_conn *c, const char *arn, struct store_subscription *out);
+int sqlite_subscription_by_token(struct store_conn *c, const char *topic_arn, const char *token,
+                                 struct store_subscription *out);
 int sqlite_subscription_find(struct store_conn *c, const char *topic_arn, const char *protocol,
                              const char *endpoint, struct store_subscription *out);
 int sqlite_subscription_delete(struct store_conn *c, const char *arn);
@@ -121,6 +123,7 @@ int sqlite_feedback_report_list(struct store_conn *c, int64_t id, int limit,
     .topic_delete = sqlite_topic_delete, .topic_list = sqlite_topic_list,                          \
     .subscription_put = sqlite_subscription_put, .subscription_get = sqlite_subscription_get,      \
     .subscription_find = sqlite_subscription_find,                                                 \
+    .subscription_by_token = sqlite_subscription_by_token,                                         \
     .subscription_delete = sqlite_subscription_delete,                                             \
     .subscription_list = sqlite_subscription_list, .outbox_insert = sqlite_outbox_insert,          \
     .outbox_due = sqlite_outbox_due, .outbox_delete = sqlite_outbox_delete,                        \

@@ -19,6 +19,7 @@ enum notify_stmt {
     NS_SUBSCRIPTION_PUT,
     NS_SUBSCRIPTION_GET,
     NS_SUBSCRIPTION_FIND,
+    NS_SUBSCRIPTION_BY_TOKEN,
     NS_SUBSCRIPTION_DELETE,
     NS_SUBSCRIPTION_LIST_TOPIC,
     NS_SUBSCRIPTION_LIST_ACCOUNT,
@@ -69,6 +70,9 @@ static const char *const notify_sql[NS_COUNT] = {
     [NS_SUBSCRIPTION_GET] = "SELECT " SUBSCRIPTION_COLS " FROM subscriptions WHERE arn=?",
     [NS_SUBSCRIPTION_FIND] = "SELECT " SUBSCRIPTION_COLS " FROM subscriptions WHERE topic_arn=?"
                              " AND protocol=? AND endpoint=? ORDER BY created_ms, arn",
+    /* through the topic_arn index: one topic's subscriptions, filtered in SQLite */
+    [NS_SUBSCRIPTION_BY_TOKEN] = "SELECT " SUBSCRIPTION_COLS " FROM subscriptions WHERE"
+                                 " topic_arn=? AND token=? AND token != ''",
     [NS_SUBSCRIPTION_DELETE] = "DELETE FROM subscriptions WHERE arn=?",
     [NS_SUBSCRIPTION_LIST_TOPIC] = "SELECT " SUBSCRIPTION_COLS " FROM subscriptions WHERE"
                                    " topic_arn=? AND account_id=? AND arn > ? ORDER BY arn LIMIT ?",
@@ -249,6 +253,13 @@ int sqlite_subscription_find(struct store_conn *c, const char *topic_arn, const 
 {
     return sqlite_one(c,
                       notify_prepare(c, NS_SUBSCRIPTION_FIND, "sss", topic_arn, protocol, endpoint),
+                      read_subscription, out);
+}
+
+int sqlite_subscription_by_token(struct store_conn *c, const char *topic_arn, const char *token,
+                                 struct store_subscription *out)
+{
+    return sqlite_one(c, notify_prepare(c, NS_SUBSCRIPTION_BY_TOKEN, "ss", topic_arn, token),
                       read_subscription, out);
 }
 

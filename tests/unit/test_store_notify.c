@@ -335,6 +335,12 @@ static void test_subscriptions(struct store_conn *c)
           STORE_NOT_FOUND);
     CHECK(store_subscription_find(c, TOPIC_B, "https", "https://hook.example/a2", &s) ==
           STORE_NOT_FOUND);
+    /* by confirmation token, within one topic only; an empty token matches nothing */
+    CHECK(store_subscription_by_token(c, TOPIC_A, "token-2", &s) == STORE_OK &&
+          !strcmp(s.arn, TOPIC_A ":2"));
+    CHECK(store_subscription_by_token(c, TOPIC_B, "token-2", &s) == STORE_NOT_FOUND);
+    CHECK(store_subscription_by_token(c, TOPIC_A, "token-9", &s) == STORE_NOT_FOUND);
+    CHECK(store_subscription_by_token(c, TOPIC_A, "", &s) == STORE_NOT_FOUND);
 
     struct names_seen topic = {0}, account = {0}, page = {0}, other = {0};
     CHECK(store_subscription_list(c, ACCOUNT, TOPIC_A, "", 10, subscription_collect, &topic) ==
