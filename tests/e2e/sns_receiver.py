@@ -29,9 +29,10 @@ CONFIRMATION_KEYS = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token
 
 
 @functools.lru_cache(maxsize=None)
-def loopback_cert():
-    """(cert, key) of a self-signed certificate for 127.0.0.1 (subjectAltName IP)."""
-    d = Path(tempfile.mkdtemp(prefix="sesame-sns-tls-"))
+def loopback_cert(name="trusted"):
+    """(cert, key) of a self-signed certificate for 127.0.0.1 (subjectAltName IP), one per
+    name: the tests trust "trusted" (notifications.ca_file), not any other."""
+    d = Path(tempfile.mkdtemp(prefix="sesame-sns-%s-" % name))
     cert, key = d / "cert.pem", d / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
                     "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
@@ -88,18 +89,6 @@ class Post:
             return json.loads(self.message["Message"])
         except ValueError:
             return None
-
-
-@functools.lru_cache(maxsize=None)
-def untrusted_cert():
-    """Another self-signed certificate for 127.0.0.1, which sesamed is not told to trust."""
-    d = Path(tempfile.mkdtemp(prefix="sesame-sns-untrusted-"))
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
-                    "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return str(cert), str(key)
 
 
 class SnsReceiver:

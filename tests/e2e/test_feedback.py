@@ -656,8 +656,7 @@ def test_slow_and_untrusted_endpoints(inst, sns, receiver, mailbox):
     receiver.hang_next = 1  # past notifications.timeout (3 s), then answered
     mid = send_mail(inst, sim("success"), source=sender)
     payloads_for(receiver, mid, "Delivery", 1, ("delivery", "recipients"))
-    from sns_receiver import untrusted_cert
-    bad = SnsReceiver(cert=untrusted_cert())
+    bad = SnsReceiver(cert=loopback_cert("untrusted"))
     try:
         arn = sns.create_topic(Name="untrusted-" + uuid.uuid4().hex[:6])["TopicArn"]
         sns.subscribe(TopicArn=arn, Protocol="https", Endpoint=bad.url)
