@@ -100,11 +100,19 @@ def _udp_free(port):
         s.close()
 
 
+def _port_range():
+    """SESAME_E2E_PORTS=LOW-HIGH: this run's ports (make e2e gives the release and the ASan
+    runs, which go side by side, ranges of their own); 20000-60000 by default."""
+    low, high = os.environ.get("SESAME_E2E_PORTS", "20000-60000").split("-")
+    return int(low), int(high)
+
+
 def pick_port_base(span=100):
-    """A random N in 20000-60000 with N..N+span free on 127.0.0.1 (TCP)."""
+    """A random N in this run's range with N..N+span free on 127.0.0.1 (TCP)."""
+    low, high = _port_range()
     with _port_lock:
         for _ in range(500):
-            n = random.randrange(20000, 60000 - span)
+            n = random.randrange(low, high - span)
             if any(abs(n - b) <= span for b in _used_bases):
                 continue
             if all(_tcp_free(p) for p in range(n, n + span + 1)):
@@ -115,9 +123,10 @@ def pick_port_base(span=100):
 
 def pick_port():
     """One port free for both UDP and TCP (the DNS server listens on both)."""
+    low, high = _port_range()
     with _port_lock:
         for _ in range(500):
-            n = random.randrange(20000, 60000)
+            n = random.randrange(low, high)
             if any(abs(n - b) <= 100 for b in _used_bases):
                 continue
             if _tcp_free(n) and _udp_free(n):
