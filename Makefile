@@ -44,9 +44,9 @@ unit: build build-asan
 # into its own log, printed when both are done, each with ports of its own (two runs
 # picking from one range collided); either failing fails the target.
 e2e: build build-asan
-	@SESAME_E2E_PORTS=20000-40000 SESAME_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e \
+	@SESAME_E2E_PORTS=10000-21000 SESAME_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e \
 	    >$(BUILD)/e2e.log 2>&1 & rel=$$!; \
-	SESAME_E2E_PORTS=40000-60000 SESAME_BUILD=$(CURDIR)/build-asan $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e \
+	SESAME_E2E_PORTS=21000-32000 SESAME_BUILD=$(CURDIR)/build-asan $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e \
 	    >build-asan/e2e.log 2>&1 & asan=$$!; \
 	wait $$rel; rs=$$?; wait $$asan; as=$$?; \
 	echo "== e2e, release build ($(BUILD)) =="; cat $(BUILD)/e2e.log; \

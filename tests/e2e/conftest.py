@@ -74,7 +74,10 @@ def base_env():
 
 # ---- ports ----
 
-_used_bases = set()
+_SLOT = 101  # ports per block: an instance uses base..base+100
+_held = set()  # blocks in use: live instances' (released when their factory closes), single ports'
+_next_block = 0
+_single_ports = []  # what is left of the block pick_port() hands out one by one
 _port_lock = threading.Lock()
 
 
@@ -101,36 +104,48 @@ def _udp_free(port):
 
 
 def _port_range():
-    """SESAME_E2E_PORTS=LOW-HIGH: this run's ports (make e2e gives the release and the ASan
-    runs, which go side by side, ranges of their own); 20000-60000 by default."""
-    low, high = os.environ.get("SESAME_E2E_PORTS", "20000-60000").split("-")
+    """SESAME_E2E_PORTS=LOW-HIGH: this run's ports. make e2e gives the release and the
+    ASan runs, which go side by side, ranges of their own below the ephemeral ports
+    (32768 and up), so neither can pick what the other, or an outgoing connection, holds."""
+    low, high = os.environ.get("SESAME_E2E_PORTS", "10000-32000").split("-")
     return int(low), int(high)
 
 
-def pick_port_base(span=100):
-    """A random N in this run's range with N..N+span free on 127.0.0.1 (TCP)."""
+def _take_block():
+    """The next block of _SLOT ports, in turn, that is not held and has every port free."""
+    global _next_block
     low, high = _port_range()
+    blocks = [low + i * _SLOT for i in range((high - low) // _SLOT)]
+    for k in range(len(blocks)):
+        base = blocks[(_next_block + k) % len(blocks)]
+        if base not in _held and all(_tcp_free(p) for p in range(base, base + _SLOT)):
+            _next_block = (_next_block + k + 1) % len(blocks)
+            _held.add(base)
+            return base
+    raise RuntimeError("no free block of %d ports in %d-%d" % (_SLOT, low, high))
+
+
+def pick_port_base(span=100):
+    """A base N with N..N+span free on 127.0.0.1 (TCP), held until release_port_base(N)."""
+    assert span < _SLOT
     with _port_lock:
-        for _ in range(500):
-            n = random.randrange(low, high - span)
-            if any(abs(n - b) <= span for b in _used_bases):
-                continue
-            if all(_tcp_free(p) for p in range(n, n + span + 1)):
-                _used_bases.add(n)
-                return n
-    raise RuntimeError("no free port range found")
+        return _take_block()
+
+
+def release_port_base(base):
+    with _port_lock:
+        _held.discard(base)
 
 
 def pick_port():
     """One port free for both UDP and TCP (the DNS server listens on both)."""
-    low, high = _port_range()
     with _port_lock:
-        for _ in range(500):
-            n = random.randrange(low, high)
-            if any(abs(n - b) <= 100 for b in _used_bases):
-                continue
+        for _ in range(4 * _SLOT):
+            if not _single_ports:
+                base = _take_block()
+                _single_ports.extend(range(base, base + _SLOT))
+            n = _single_ports.pop(0)
             if _tcp_free(n) and _udp_free(n):
-                _used_bases.add(n)
                 return n
     raise RuntimeError("no free port found")
 
@@ -1082,6 +1097,7 @@ class InstanceFactory:
                 inst.stop()
             except AssertionError as e:
                 errors.append(str(e))
+            release_port_base(inst.port_base)
         assert not errors, "\n\n".join(errors)
 
 
