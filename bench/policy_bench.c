@@ -151,8 +151,8 @@ int main(void)
     printf("auth_policy_parse: %.1f us per policy of %zu bytes (mean of %d parses of the set)\n",
            parse_us, strlen(json[POLICIES - 1]), PARSES);
 
-    struct auth_policy_request req = {"SendEmail", "203.0.113.7", true, 1780315200000LL,
-                                      "aws-cli/2.15.0 Python/3.11"};
+    struct auth_policy_request req = {
+        "SendEmail", "203.0.113.7", true, 1780315200000LL, "aws-cli/2.15.0 Python/3.11", "ses"};
     measure("allow (last)", set, &req, AUTH_POLICY_ALLOW);
     req.secure_transport = false;
     measure("implicit deny", set, &req, AUTH_POLICY_IMPLICIT_DENY);

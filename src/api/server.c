@@ -270,17 +270,11 @@ static bool api_call_check_version(struct api_call *call)
 }
 
 /* Root keys have full access to their account; a user's key what its policies allow
- * (spec 20 §8.5). Policies name ses: actions only, so a user may not use SNS's. */
+ * (spec 20 §8.5): ses: actions for SES's API, sns: actions for the topics'. */
 static bool api_call_authorize(struct api_call *call)
 {
     if (call->anonymous || !call->key.user[0])
         return true;
-    if (call->service == API_SNS) {
-        api_reply_error(call, "AuthorizationError",
-                        "User: arn:aws:iam::%s:user/%s is not authorized to perform: SNS:%s",
-                        call->account.id, call->key.user, call->action);
-        return false;
-    }
     struct auth_policy *const *policies;
     int count;
     if (api_cache_policies(call->t, call->account.id, call->key.user, &policies, &count) !=
@@ -290,12 +284,15 @@ static bool api_call_authorize(struct api_call *call)
     }
     const char *agent =
         evhttp_find_header(evhttp_request_get_input_headers(call->req), "User-Agent");
-    struct auth_policy_request pr = {call->action, call->peer, call->secure, core_now_ms(), agent};
+    bool sns = call->service == API_SNS;
+    struct auth_policy_request pr = {call->action,  call->peer, call->secure,
+                                     core_now_ms(), agent,      sns ? "sns" : "ses"};
     if (auth_policy_evaluate(policies, count, &pr) == AUTH_POLICY_ALLOW)
         return true;
-    api_reply_error(call, "AccessDenied",
-                    "User: arn:aws:iam::%s:user/%s is not authorized to perform: ses:%s",
-                    call->account.id, call->key.user, call->action);
+    /* Each service's own words: SNS answers AuthorizationError, SES AccessDenied. */
+    api_reply_error(call, sns ? "AuthorizationError" : "AccessDenied",
+                    "User: arn:aws:iam::%s:user/%s is not authorized to perform: %s:%s",
+                    call->account.id, call->key.user, sns ? "SNS" : "ses", call->action);
     return false;
 }
 

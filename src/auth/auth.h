@@ -104,11 +104,12 @@ void auth_policy_free(struct auth_policy *p);
 
 /* What a request is evaluated against. */
 struct auth_policy_request {
-    const char *action;     /* the API action without "ses:", e.g. "SendEmail" */
+    const char *action;     /* the API action without its prefix, e.g. "SendEmail" */
     const char *source_ip;  /* the peer address, textual IPv4 or IPv6 */
     bool secure_transport;  /* came over TLS */
     int64_t now_ms;         /* aws:CurrentTime and aws:EpochTime */
     const char *user_agent; /* NULL when the request has no User-Agent (the key is then absent) */
+    const char *service;    /* the action's prefix: "sns", or NULL for "ses" */
 };
 
 enum auth_policy_decision {

@@ -84,13 +84,13 @@ enum auth_status auth_aws3_verify_query(const struct auth_request *req, auth_sec
 
 /* ---- IAM policies: the compiled form, shared by policy_parse.c and policy_eval.c ---- */
 
-#define POLICY_ACTION_COUNT 71 /* the SES API 2010-12-01 operations */
+#define POLICY_ACTION_COUNT 113 /* the SES API 2010-12-01 operations, then SNS 2010-03-31's */
 #define POLICY_ACTION_WORDS ((POLICY_ACTION_COUNT + 63) / 64)
 
-/* Sorted; byte order and case-insensitive order agree for these names (the unit test
- * checks), so lookups can bisect either way. */
+/* "ses:SendEmail", "sns:CreateTopic", ...: sorted; byte order and case-insensitive order
+ * agree for these names (the unit test checks), so lookups can bisect either way. */
 extern const char *const policy_action_names[POLICY_ACTION_COUNT];
-/* Index of name in policy_action_names (case-insensitive), or -1. */
+/* Index of name ("ses:SendEmail") in policy_action_names (case-insensitive), or -1. */
 int policy_action_index(const char *name);
 /* Matches s against pattern, where '*' is any run and '?' any one character; with ci,
  * ASCII letters compare case-insensitively. */
@@ -157,7 +157,7 @@ struct policy_statement {
     bool not_action;
     uint64_t action_mask[POLICY_ACTION_WORDS]; /* the table's actions that Action names */
     int pattern_count;
-    const char *const *patterns; /* without "ses:"; for actions not in the table */
+    const char *const *patterns; /* "ses:Send*": for actions not in the table */
     int cond_count;
     const struct policy_cond *conds;
 };

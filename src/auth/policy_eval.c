@@ -7,79 +7,122 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-/* The operations of the SES API 2010-12-01, from botocore's ses/2010-12-01 model. */
+/* The operations of the SES API 2010-12-01 and of SNS 2010-03-31 (Sesame answers some of
+ * SNS's, for topics), from botocore's models, with their service prefix. */
 const char *const policy_action_names[POLICY_ACTION_COUNT] = {
-    "CloneReceiptRuleSet",
-    "CreateConfigurationSet",
-    "CreateConfigurationSetEventDestination",
-    "CreateConfigurationSetTrackingOptions",
-    "CreateCustomVerificationEmailTemplate",
-    "CreateReceiptFilter",
-    "CreateReceiptRule",
-    "CreateReceiptRuleSet",
-    "CreateTemplate",
-    "DeleteConfigurationSet",
-    "DeleteConfigurationSetEventDestination",
-    "DeleteConfigurationSetTrackingOptions",
-    "DeleteCustomVerificationEmailTemplate",
-    "DeleteIdentity",
-    "DeleteIdentityPolicy",
-    "DeleteReceiptFilter",
-    "DeleteReceiptRule",
-    "DeleteReceiptRuleSet",
-    "DeleteTemplate",
-    "DeleteVerifiedEmailAddress",
-    "DescribeActiveReceiptRuleSet",
-    "DescribeConfigurationSet",
-    "DescribeReceiptRule",
-    "DescribeReceiptRuleSet",
-    "GetAccountSendingEnabled",
-    "GetCustomVerificationEmailTemplate",
-    "GetIdentityDkimAttributes",
-    "GetIdentityMailFromDomainAttributes",
-    "GetIdentityNotificationAttributes",
-    "GetIdentityPolicies",
-    "GetIdentityVerificationAttributes",
-    "GetSendQuota",
-    "GetSendStatistics",
-    "GetTemplate",
-    "ListConfigurationSets",
-    "ListCustomVerificationEmailTemplates",
-    "ListIdentities",
-    "ListIdentityPolicies",
-    "ListReceiptFilters",
-    "ListReceiptRuleSets",
-    "ListTemplates",
-    "ListVerifiedEmailAddresses",
-    "PutConfigurationSetDeliveryOptions",
-    "PutIdentityPolicy",
-    "ReorderReceiptRuleSet",
-    "SendBounce",
-    "SendBulkTemplatedEmail",
-    "SendCustomVerificationEmail",
-    "SendEmail",
-    "SendRawEmail",
-    "SendTemplatedEmail",
-    "SetActiveReceiptRuleSet",
-    "SetIdentityDkimEnabled",
-    "SetIdentityFeedbackForwardingEnabled",
-    "SetIdentityHeadersInNotificationsEnabled",
-    "SetIdentityMailFromDomain",
-    "SetIdentityNotificationTopic",
-    "SetReceiptRulePosition",
-    "TestRenderTemplate",
-    "UpdateAccountSendingEnabled",
-    "UpdateConfigurationSetEventDestination",
-    "UpdateConfigurationSetReputationMetricsEnabled",
-    "UpdateConfigurationSetSendingEnabled",
-    "UpdateConfigurationSetTrackingOptions",
-    "UpdateCustomVerificationEmailTemplate",
-    "UpdateReceiptRule",
-    "UpdateTemplate",
-    "VerifyDomainDkim",
-    "VerifyDomainIdentity",
-    "VerifyEmailAddress",
-    "VerifyEmailIdentity"};
+    "ses:CloneReceiptRuleSet",
+    "ses:CreateConfigurationSet",
+    "ses:CreateConfigurationSetEventDestination",
+    "ses:CreateConfigurationSetTrackingOptions",
+    "ses:CreateCustomVerificationEmailTemplate",
+    "ses:CreateReceiptFilter",
+    "ses:CreateReceiptRule",
+    "ses:CreateReceiptRuleSet",
+    "ses:CreateTemplate",
+    "ses:DeleteConfigurationSet",
+    "ses:DeleteConfigurationSetEventDestination",
+    "ses:DeleteConfigurationSetTrackingOptions",
+    "ses:DeleteCustomVerificationEmailTemplate",
+    "ses:DeleteIdentity",
+    "ses:DeleteIdentityPolicy",
+    "ses:DeleteReceiptFilter",
+    "ses:DeleteReceiptRule",
+    "ses:DeleteReceiptRuleSet",
+    "ses:DeleteTemplate",
+    "ses:DeleteVerifiedEmailAddress",
+    "ses:DescribeActiveReceiptRuleSet",
+    "ses:DescribeConfigurationSet",
+    "ses:DescribeReceiptRule",
+    "ses:DescribeReceiptRuleSet",
+    "ses:GetAccountSendingEnabled",
+    "ses:GetCustomVerificationEmailTemplate",
+    "ses:GetIdentityDkimAttributes",
+    "ses:GetIdentityMailFromDomainAttributes",
+    "ses:GetIdentityNotificationAttributes",
+    "ses:GetIdentityPolicies",
+    "ses:GetIdentityVerificationAttributes",
+    "ses:GetSendQuota",
+    "ses:GetSendStatistics",
+    "ses:GetTemplate",
+    "ses:ListConfigurationSets",
+    "ses:ListCustomVerificationEmailTemplates",
+    "ses:ListIdentities",
+    "ses:ListIdentityPolicies",
+    "ses:ListReceiptFilters",
+    "ses:ListReceiptRuleSets",
+    "ses:ListTemplates",
+    "ses:ListVerifiedEmailAddresses",
+    "ses:PutConfigurationSetDeliveryOptions",
+    "ses:PutIdentityPolicy",
+    "ses:ReorderReceiptRuleSet",
+    "ses:SendBounce",
+    "ses:SendBulkTemplatedEmail",
+    "ses:SendCustomVerificationEmail",
+    "ses:SendEmail",
+    "ses:SendRawEmail",
+    "ses:SendTemplatedEmail",
+    "ses:SetActiveReceiptRuleSet",
+    "ses:SetIdentityDkimEnabled",
+    "ses:SetIdentityFeedbackForwardingEnabled",
+    "ses:SetIdentityHeadersInNotificationsEnabled",
+    "ses:SetIdentityMailFromDomain",
+    "ses:SetIdentityNotificationTopic",
+    "ses:SetReceiptRulePosition",
+    "ses:TestRenderTemplate",
+    "ses:UpdateAccountSendingEnabled",
+    "ses:UpdateConfigurationSetEventDestination",
+    "ses:UpdateConfigurationSetReputationMetricsEnabled",
+    "ses:UpdateConfigurationSetSendingEnabled",
+    "ses:UpdateConfigurationSetTrackingOptions",
+    "ses:UpdateCustomVerificationEmailTemplate",
+    "ses:UpdateReceiptRule",
+    "ses:UpdateTemplate",
+    "ses:VerifyDomainDkim",
+    "ses:VerifyDomainIdentity",
+    "ses:VerifyEmailAddress",
+    "ses:VerifyEmailIdentity",
+    "sns:AddPermission",
+    "sns:CheckIfPhoneNumberIsOptedOut",
+    "sns:ConfirmSubscription",
+    "sns:CreatePlatformApplication",
+    "sns:CreatePlatformEndpoint",
+    "sns:CreateSMSSandboxPhoneNumber",
+    "sns:CreateTopic",
+    "sns:DeleteEndpoint",
+    "sns:DeletePlatformApplication",
+    "sns:DeleteSMSSandboxPhoneNumber",
+    "sns:DeleteTopic",
+    "sns:GetDataProtectionPolicy",
+    "sns:GetEndpointAttributes",
+    "sns:GetPlatformApplicationAttributes",
+    "sns:GetSMSAttributes",
+    "sns:GetSMSSandboxAccountStatus",
+    "sns:GetSubscriptionAttributes",
+    "sns:GetTopicAttributes",
+    "sns:ListEndpointsByPlatformApplication",
+    "sns:ListOriginationNumbers",
+    "sns:ListPhoneNumbersOptedOut",
+    "sns:ListPlatformApplications",
+    "sns:ListSMSSandboxPhoneNumbers",
+    "sns:ListSubscriptions",
+    "sns:ListSubscriptionsByTopic",
+    "sns:ListTagsForResource",
+    "sns:ListTopics",
+    "sns:OptInPhoneNumber",
+    "sns:Publish",
+    "sns:PublishBatch",
+    "sns:PutDataProtectionPolicy",
+    "sns:RemovePermission",
+    "sns:SetEndpointAttributes",
+    "sns:SetPlatformApplicationAttributes",
+    "sns:SetSMSAttributes",
+    "sns:SetSubscriptionAttributes",
+    "sns:SetTopicAttributes",
+    "sns:Subscribe",
+    "sns:TagResource",
+    "sns:Unsubscribe",
+    "sns:UntagResource",
+    "sns:VerifySMSSandboxPhoneNumber"};
 
 static int ascii_lower(int c)
 {
@@ -179,9 +222,12 @@ bool policy_ip_parse(const char *text, size_t len, struct policy_ip *out)
 
 enum ip_state { IP_UNPARSED, IP_VALID, IP_INVALID };
 
+#define POLICY_ACTION_MAX 128 /* "service:Action"; longer names are in no table */
+
 struct eval {
     const struct auth_policy_request *req;
-    int action_index; /* in policy_action_names, or -1 */
+    char action[POLICY_ACTION_MAX]; /* "ses:SendEmail" */
+    int action_index;               /* in policy_action_names, or -1 */
     int64_t now_s;
     enum ip_state ip_state;
     struct policy_ip ip;
@@ -289,9 +335,8 @@ static bool action_named(const struct policy_statement *st, const struct eval *e
 {
     if (e->action_index >= 0)
         return st->action_mask[e->action_index / 64] >> (e->action_index % 64) & 1;
-    const char *action = e->req->action ? e->req->action : "";
     for (int i = 0; i < st->pattern_count; i++) {
-        if (policy_glob(st->patterns[i], action, true))
+        if (policy_glob(st->patterns[i], e->action, true))
             return true;
     }
     return false;
@@ -308,14 +353,24 @@ static bool statement_matches(const struct policy_statement *st, struct eval *e)
     return true;
 }
 
+/* "ses:" or "sns:" and the action (the APIs' names are far shorter than the buffer). */
+static void full_action_name(const struct auth_policy_request *req, char out[POLICY_ACTION_MAX])
+{
+    const char *service = req->service ? req->service : "ses";
+    const char *action = req->action ? req->action : "";
+    size_t s = strnlen(service, 8), a = strnlen(action, POLICY_ACTION_MAX - s - 2);
+    memcpy(out, service, s);
+    out[s] = ':';
+    memcpy(out + s + 1, action, a);
+    out[s + 1 + a] = '\0';
+}
+
 enum auth_policy_decision auth_policy_evaluate(struct auth_policy *const *policies, int count,
                                                const struct auth_policy_request *req)
 {
-    struct eval e = {req,
-                     policy_action_index(req->action ? req->action : ""),
-                     floor_div(req->now_ms, 1000),
-                     IP_UNPARSED,
-                     {0}};
+    struct eval e = {.req = req, .now_s = floor_div(req->now_ms, 1000), .ip_state = IP_UNPARSED};
+    full_action_name(req, e.action);
+    e.action_index = policy_action_index(e.action);
     bool allowed = false;
     for (int i = 0; i < count; i++) {
         const struct auth_policy *p = policies[i];

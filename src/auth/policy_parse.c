@@ -690,7 +690,8 @@ static int compile_conditions(struct parser *ps, json_t *st, struct policy_state
 
 /* ---- statements ---- */
 
-/* The part after "ses:", or "*"; NULL, with the error reported, for anything else. */
+/* text itself when it is "*" or names a service Sesame answers ("ses:..." or "sns:...");
+ * NULL, with the error reported, for anything else. */
 static const char *action_name(struct parser *ps, const char *text)
 {
     const char *colon = strchr(text, ':');
@@ -702,13 +703,15 @@ static const char *action_name(struct parser *ps, const char *text)
     else if (strcspn(text, "*?") < (size_t)(colon - text))
         fail(ps, AT_VALUE, "Wildcards are not allowed in the service prefix of action %.*s",
              QUOTE_MAX, text);
-    else if (!auth_span_eq_ci(text, (size_t)(colon - text), "ses"))
-        fail(ps, AT_VALUE, "Action %.*s is not an SES action; only ses: actions are allowed",
+    else if (!auth_span_eq_ci(text, (size_t)(colon - text), "ses") &&
+             !auth_span_eq_ci(text, (size_t)(colon - text), "sns"))
+        fail(ps, AT_VALUE,
+             "Action %.*s is not an SES or SNS action; only ses: and sns: actions are allowed",
              QUOTE_MAX, text);
     else if (!colon[1])
         fail(ps, AT_VALUE, "Action %.*s names no action", QUOTE_MAX, text);
     else
-        return colon + 1;
+        return text;
     return NULL;
 }
 
@@ -731,7 +734,7 @@ static int compile_action(struct parser *ps, json_t *item, void *ctx)
     if (!strpbrk(name, "*?")) {
         int i = policy_action_index(name);
         if (i < 0)
-            return fail(ps, AT_VALUE, "Unknown action ses:%.*s", QUOTE_MAX, name);
+            return fail(ps, AT_VALUE, "Unknown action %.*s", QUOTE_MAX, name);
         set_action_bit(st, i);
     } else {
         int hits = 0;
@@ -744,7 +747,7 @@ static int compile_action(struct parser *ps, json_t *item, void *ctx)
             }
         }
         if (hits == 0)
-            return fail(ps, AT_VALUE, "Action %.*s matches no SES action", QUOTE_MAX, text);
+            return fail(ps, AT_VALUE, "Action %.*s matches no SES or SNS action", QUOTE_MAX, text);
     }
     add_pattern(&ps->b, name);
     return 0;

@@ -69,7 +69,8 @@ static enum auth_outcome user_may_send(struct smtp_session *s, const struct stor
     struct auth_policy_set set = {0};
     enum auth_outcome out = AUTH_OUTCOME_ERROR;
     if (auth_policy_set_load(s->t->conn, key->account_id, key->user, &set) == STORE_OK) {
-        struct auth_policy_request req = {"SendRawEmail", s->peer, true, core_now_ms(), NULL};
+        struct auth_policy_request req = {"SendRawEmail", s->peer, true,
+                                          core_now_ms(),  NULL,    "ses"};
         out = auth_policy_evaluate(set.items, set.count, &req) == AUTH_POLICY_ALLOW
                   ? AUTH_OUTCOME_OK
                   : AUTH_OUTCOME_NOT_AUTHORIZED;

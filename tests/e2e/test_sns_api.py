@@ -401,14 +401,43 @@ def test_each_service_sees_only_its_actions(inst):
     assert reply.status == 403, reply
 
 
-def test_iam_users_may_not_use_sns(inst):
-    inst.sesame("user", "create", "snsuser")
-    path = inst.dir / "all.json"
-    path.write_text(json.dumps({"Statement": [{"Effect": "Allow", "Action": "*",
-                                               "Resource": "*"}]}))
-    inst.sesame("policy", "put", "snsuser", "all", "--file", str(path))
-    out = parse_kv(inst.sesame("key", "create", "--user", "snsuser").stdout)
-    user = sns_client(inst, key=out["access_key_id"], secret=out["secret_access_key"])
-    status, code, message = client_error(user.list_topics)
+def user_sns_client(inst, name, statements):
+    """An SNS client with the keys of a new user whose one policy holds statements."""
+    inst.sesame("user", "create", name)
+    path = inst.dir / ("%s.json" % name)
+    path.write_text(json.dumps({"Statement": statements}))
+    inst.sesame("policy", "put", name, "p", "--file", str(path))
+    out = parse_kv(inst.sesame("key", "create", "--user", name).stdout)
+    return sns_client(inst, key=out["access_key_id"], secret=out["secret_access_key"])
+
+
+def test_iam_users_get_what_their_sns_policies_allow(inst):
+    ses_only = user_sns_client(inst, "sesonly", [
+        {"Effect": "Allow", "Action": "ses:*", "Resource": "*"}])
+    status, code, message = client_error(ses_only.list_topics)
     assert (status, code) == (403, "AuthorizationError"), message
-    assert "snsuser" in message and "SNS:ListTopics" in message, message
+    assert "sesonly" in message and "SNS:ListTopics" in message, message
+
+    topics = user_sns_client(inst, "topicmaker", [
+        {"Effect": "Allow", "Action": ["sns:CreateTopic", "SNS:List*", "sns:DeleteTopic"],
+         "Resource": "*"},
+        {"Effect": "Deny", "Action": "sns:DeleteTopic", "Resource": "*"}])
+    arn = topics.create_topic(Name="made-by-a-user")["TopicArn"]
+    assert arn == topic_arn(inst, "made-by-a-user")
+    assert arn in [t["TopicArn"] for t in topics.list_topics()["Topics"]]
+    assert topics.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"] == []
+    status, code, message = client_error(topics.subscribe, TopicArn=arn, Protocol="email",
+                                         Endpoint="someone@example.com")
+    assert (status, code) == (403, "AuthorizationError"), message
+    assert "SNS:Subscribe" in message, message
+    status, code, message = client_error(topics.delete_topic, TopicArn=arn)
+    assert (status, code) == (403, "AuthorizationError"), message  # the explicit Deny wins
+    # the topic is the account's: its root key sees it and deletes it
+    root = sns_client(inst)
+    assert arn in [t["TopicArn"] for t in root.list_topics()["Topics"]]
+    root.delete_topic(TopicArn=arn)
+
+    everything = user_sns_client(inst, "allofit", [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"}])
+    arn = everything.create_topic(Name="by-a-star")["TopicArn"]
+    everything.delete_topic(TopicArn=arn)

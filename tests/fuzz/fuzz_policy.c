@@ -7,11 +7,11 @@
 #include <stdint.h>
 
 static const struct auth_policy_request requests[] = {
-    {"SendEmail", "203.0.113.7", true, 1780315200000, "aws-cli/2.15.0 Python/3.11"},
-    {"GetSendQuota", "::ffff:10.1.2.3", false, 0, NULL},
-    {"sendrawemail", "2001:db8::1", true, 253402300799999, ""},
-    {"NotAnAction", "not-an-address", false, -1, "boto3/1.34 \xc3\xa9"},
-    {"", NULL, true, INT64_MAX, "\xff"},
+    {"SendEmail", "203.0.113.7", true, 1780315200000, "aws-cli/2.15.0 Python/3.11", "ses"},
+    {"GetSendQuota", "::ffff:10.1.2.3", false, 0, NULL, "sns"},
+    {"sendrawemail", "2001:db8::1", true, 253402300799999, "", NULL},
+    {"NotAnAction", "not-an-address", false, -1, "boto3/1.34 \xc3\xa9", "sns"},
+    {"", NULL, true, INT64_MAX, "\xff", "ses"},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

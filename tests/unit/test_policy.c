@@ -20,7 +20,7 @@ enum { PARSE_ERROR = -1 };
 
 static struct auth_policy_request request(const char *action)
 {
-    return (struct auth_policy_request){action, "203.0.113.7", true, NOW_S * 1000LL, UA};
+    return (struct auth_policy_request){action, "203.0.113.7", true, NOW_S * 1000LL, UA, "ses"};
 }
 
 /* The decision of one policy, or PARSE_ERROR. */
@@ -261,7 +261,10 @@ static void test_action_table(void)
         CHECK(policy_action_index(policy_action_names[i]) == i);
         CHECK(policy_action_index(lower) == i);
     }
-    CHECK(policy_action_index("SendEmai") == -1);
+    CHECK(policy_action_index("ses:SendEmai") == -1);
+    CHECK(policy_action_index("SendEmail") == -1); /* names carry their prefix */
+    CHECK(policy_action_index("sns:SendEmail") == -1);
+    CHECK(policy_action_index("SNS:createtopic") >= 0);
     CHECK(policy_action_index("") == -1);
     CHECK(policy_glob("a*b*c", "aXbYbZc", false));
     CHECK(!policy_glob("a*b*c", "aXbYbZ", false));
@@ -308,6 +311,41 @@ static void test_actions(void)
     CHECK(decide_action(all_ses, "SendFuture") == AUTH_POLICY_ALLOW);
     CHECK(decide_action(send, "SendFuture") == AUTH_POLICY_ALLOW);
     CHECK(decide_action(quota, "SendFuture") == AUTH_POLICY_IMPLICIT_DENY);
+}
+
+static int decide_sns(const char *json, const char *action)
+{
+    struct auth_policy_request req = request(action);
+    req.service = "sns";
+    return decide(json, &req);
+}
+
+/* sns: actions are SNS's alone: ses:* gives none of them, sns:* none of SES's. */
+static void test_sns_actions(void)
+{
+    const char *all_ses =
+        JSON({"Statement" : {"Effect" : "Allow", "Action" : "ses:*", "Resource" : "*"}});
+    const char *all_sns =
+        JSON({"Statement" : {"Effect" : "Allow", "Action" : "sns:*", "Resource" : "*"}});
+    const char *star = JSON({"Statement" : {"Effect" : "Allow", "Action" : "*", "Resource" : "*"}});
+    const char *topics = JSON({
+        "Statement" : [
+            {"Effect" : "Allow", "Action" : [ "SNS:CreateTopic", "sns:List*" ], "Resource" : "*"},
+            {"Effect" : "Deny", "Action" : "sns:DeleteTopic", "Resource" : "*"}
+        ]
+    });
+    CHECK(decide_sns(all_ses, "CreateTopic") == AUTH_POLICY_IMPLICIT_DENY);
+    CHECK(decide_action(all_sns, "SendEmail") == AUTH_POLICY_IMPLICIT_DENY);
+    CHECK(decide_sns(all_sns, "CreateTopic") == AUTH_POLICY_ALLOW);
+    CHECK(decide_sns(all_sns, "SomethingNew") == AUTH_POLICY_ALLOW);
+    CHECK(decide_sns(star, "Subscribe") == AUTH_POLICY_ALLOW);
+    CHECK(decide_action(star, "SendEmail") == AUTH_POLICY_ALLOW);
+    CHECK(decide_sns(topics, "CreateTopic") == AUTH_POLICY_ALLOW);
+    CHECK(decide_sns(topics, "ListSubscriptionsByTopic") == AUTH_POLICY_ALLOW);
+    CHECK(decide_sns(topics, "Subscribe") == AUTH_POLICY_IMPLICIT_DENY);
+    CHECK(decide_sns(topics, "DeleteTopic") == AUTH_POLICY_EXPLICIT_DENY);
+    CHECK(decide_action(topics, "ListIdentities") == AUTH_POLICY_IMPLICIT_DENY);
+    CHECK(decide_action(topics, "CreateTopic") == AUTH_POLICY_IMPLICIT_DENY);
 }
 
 static void test_not_action(void)
@@ -484,13 +522,16 @@ static void test_action_errors(void)
         {"*:SendEmail", "Wildcards are not allowed in the service prefix of action *:SendEmail"},
         {"se?:SendEmail",
          "Wildcards are not allowed in the service prefix of action se?:SendEmail"},
-        {"iam:CreateUser",
-         "Action iam:CreateUser is not an SES action; only ses: actions are allowed"},
+        {"iam:CreateUser", "Action iam:CreateUser is not an SES or SNS action; only ses: and "
+                           "sns: actions are allowed"},
         {"ses:", "Action ses: names no action"},
         {"ses:Xyz", "Unknown action ses:Xyz"},
         {"ses:SendMail", "Unknown action ses:SendMail"},
-        {"ses:Xyz*", "Action ses:Xyz* matches no SES action"},
-        {"ses:*Email?", "Action ses:*Email? matches no SES action"},
+        {"ses:CreateTopic", "Unknown action ses:CreateTopic"},
+        {"sns:SendEmail", "Unknown action sns:SendEmail"},
+        {"ses:Xyz*", "Action ses:Xyz* matches no SES or SNS action"},
+        {"ses:*Email?", "Action ses:*Email? matches no SES or SNS action"},
+        {"sns:*Email", "Action sns:*Email matches no SES or SNS action"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char json[256], at[64];
@@ -801,6 +842,7 @@ int main(void)
     test_addresses();
     test_action_table();
     test_actions();
+    test_sns_actions();
     test_not_action();
     test_deny_across_policies();
     test_document_errors();
