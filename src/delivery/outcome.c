@@ -54,7 +54,11 @@ static void event_fill(struct delivery *d, struct dl_result *res, const struct d
     e->created_ms = now;
     e->processing_ms = now - m->created_ms;
     core_strlcpy(e->remote_mta, remote, sizeof e->remote_mta);
-    core_strlcpy(e->reporting_mta, d->cfg.hostname, sizeof e->reporting_mta);
+    /* bounce.reportingMTA is a DSN's field, typed (spec 20 Q15); delivery's a bare host. */
+    const char *mta_type = strcmp(type, "Bounce") ? "" : "dns; ";
+    size_t typed = strlen(mta_type);
+    memcpy(e->reporting_mta, mta_type, typed);
+    core_strlcpy(e->reporting_mta + typed, d->cfg.hostname, sizeof e->reporting_mta - typed);
 }
 
 /* Sesame's own messages (verification emails) count in no statistics. */

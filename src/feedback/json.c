@@ -84,19 +84,16 @@ static int64_t report_time(const struct store_event *e)
     return e->report_ms ? e->report_ms : e->created_ms;
 }
 
-/* bounce.reportingMTA (spec 20 Q15): a DSN's Reporting-MTA verbatim, with its "dns;" type;
- * a bare host name gets the type. */
-static json_t *reporting_mta(const char *mta)
+/* complaintFeedbackType takes only RFC 5965's registered values (spec 20 §5.5.6); a
+ * report's other Feedback-Type (opt-out, an extension) is "other". */
+static const char *feedback_type(const char *type)
 {
-    if (strchr(mta, ';'))
-        return json_text(mta);
-    char *typed = malloc(strlen(mta) + 6);
-    if (!typed)
-        return NULL;
-    sprintf(typed, "dns; %s", mta);
-    json_t *j = json_text(typed);
-    free(typed);
-    return j;
+    static const char *const known[] = {"abuse",    "auth-failure", "fraud",
+                                        "not-spam", "other",        "virus"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!core_strcasecmp(type, known[i]))
+            return known[i];
+    return "other";
 }
 
 static json_t *bounced_recipient(const struct store_event *e)
@@ -133,7 +130,7 @@ static json_t *bounce_object(const struct store_event *const *events, int count)
         rc |= set(b, "timestamp", json_time(report_time(first)));
         rc |= set(b, "feedbackId", json_text(first->feedback_id));
         if (first->reporting_mta[0])
-            rc |= set(b, "reportingMTA", reporting_mta(first->reporting_mta));
+            rc |= set(b, "reportingMTA", json_text(first->reporting_mta));
     }
     json_decref(list);
     if (rc) {
@@ -162,7 +159,7 @@ static json_t *complaint_object(const struct store_event *const *events, int cou
         if (first->user_agent[0])
             rc |= set(c, "userAgent", json_text(first->user_agent));
         if (first->feedback_type[0])
-            rc |= set(c, "complaintFeedbackType", json_text(first->feedback_type));
+            rc |= set(c, "complaintFeedbackType", json_text(feedback_type(first->feedback_type)));
         if (first->arrival_ms)
             rc |= set(c, "arrivalDate", json_time(first->arrival_ms));
     }

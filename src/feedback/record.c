@@ -2,6 +2,7 @@
  * its SNS deliveries (outbox rows) and its forwarded email commit together or not at all
  * (spec 20 §5.6): a crash never loses a notification of an event that was recorded. */
 #include "feedback/feedback_internal.h"
+#include "mail/mail.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -98,15 +99,17 @@ static void destination_add(const struct store_recipient *r, void *ctx)
         mi->destination[mi->destination_count++] = copy;
 }
 
-/* mail.source is the Source (or MAIL FROM) the customer gave (spec 20 Q14), which the
- * capture metadata keeps; the message row's source is where feedback goes. */
+/* mail.source is the address of the Source (or MAIL FROM) the customer gave (spec 20
+ * Q14), which the capture metadata keeps as given ("Name <a@b>" too); the message row's
+ * source is where feedback goes. */
 static void source_from_meta(struct mail_info *mi)
 {
     core_strlcpy(mi->source, mi->msg.source, sizeof mi->source);
     json_t *root = mi->meta ? json_loads(mi->meta, 0, NULL) : NULL;
     const char *s = json_string_value(json_object_get(root, "Source"));
-    if (s && *s)
-        core_strlcpy(mi->source, s, sizeof mi->source);
+    char bare[321]; /* mail_mailbox_address's size */
+    if (s && *s && mail_mailbox_address(s, bare, sizeof bare))
+        core_strlcpy(mi->source, bare, sizeof mi->source);
     json_decref(root);
 }
 
@@ -230,8 +233,9 @@ static void sub_add(const struct store_subscription *s, void *ctx)
     l->items[l->count++] = *s;
 }
 
+/* message_id: SNS's, one per published message, the same for every subscription. */
 static int outbox_add(struct store_conn *c, const struct store_subscription *s, const char *type,
-                      const char *message)
+                      const char *message_id, const char *message)
 {
     struct store_outbox o = {.body = message, .created_ms = core_now_ms()};
     o.next_ms = o.created_ms;
@@ -239,23 +243,21 @@ static int outbox_add(struct store_conn *c, const struct store_subscription *s, 
     core_strlcpy(o.topic_arn, s->topic_arn, sizeof o.topic_arn);
     core_strlcpy(o.url, s->endpoint, sizeof o.url);
     core_strlcpy(o.message_type, type, sizeof o.message_type);
-    core_uuid4(o.message_id);
+    core_strlcpy(o.message_id, message_id, sizeof o.message_id);
     core_strlcpy(o.state, "pending", sizeof o.state);
     return store_outbox_insert(c, &o);
 }
 
 /* An email subscription: "email" gets the message itself, "email-json" the envelope. */
 static int email_publish(struct feedback *fb, struct store_conn *c,
-                         const struct store_subscription *s, const char *subject,
-                         const char *message, struct feedback_outgoing *out)
+                         const struct store_subscription *s, const char *message_id,
+                         const char *subject, const char *message, struct feedback_outgoing *out)
 {
     char unsubscribe[STORE_ARN_LEN * 3 + 400], cert[CONFIG_ADDR_LEN + 300];
     feedback_unsubscribe_url(&fb->cfg, s->arn, unsubscribe, sizeof unsubscribe);
     feedback_cert_url(&fb->cfg, cert, sizeof cert);
-    char uuid[37];
-    core_uuid4(uuid);
     struct feedback_sns_message m = {FEEDBACK_SNS_NOTIFICATION,
-                                     uuid,
+                                     message_id,
                                      s->topic_arn,
                                      subject,
                                      message,
@@ -293,13 +295,15 @@ int feedback_publish(struct feedback *fb, struct store_conn *c, const char *topi
     if (rc != STORE_OK)
         return rc;
     struct sub_list l = {0};
+    char message_id[37];
+    core_uuid4(message_id);
     rc = store_subscription_list(c, t.account_id, t.arn, "", 100000, sub_add, &l);
     for (int i = 0; rc == STORE_OK && i < l.count; i++) {
         const struct store_subscription *s = &l.items[i];
         if (!strncmp(s->protocol, "http", 4))
-            rc = outbox_add(c, s, "Notification", message);
+            rc = outbox_add(c, s, "Notification", message_id, message);
         else
-            rc = email_publish(fb, c, s, subject, message, out);
+            rc = email_publish(fb, c, s, message_id, subject, message, out);
     }
     free(l.items);
     return rc;
@@ -313,8 +317,11 @@ int feedback_confirmation(struct feedback *fb, struct store_conn *c,
              "You have chosen to subscribe to the topic %s.\nTo confirm the subscription, visit "
              "the SubscribeURL included in this message.",
              sub->topic_arn);
-    if (!strncmp(sub->protocol, "http", 4))
-        return outbox_add(c, sub, "SubscriptionConfirmation", text);
+    if (!strncmp(sub->protocol, "http", 4)) {
+        char message_id[37];
+        core_uuid4(message_id);
+        return outbox_add(c, sub, "SubscriptionConfirmation", message_id, text);
+    }
     char url[STORE_ARN_LEN * 3 + 600];
     feedback_subscribe_url(&fb->cfg, sub->topic_arn, sub->token, url, sizeof url);
     struct buf body;

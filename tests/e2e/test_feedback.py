@@ -181,6 +181,31 @@ def test_simulator_addresses_publish_signed_notifications(inst, sns, receiver, m
                 and p.payload()["notificationType"] not in ("Delivery", "Bounce", "Complaint")]
 
 
+def test_one_publish_reaches_every_subscriber_under_one_message_id(inst, sns, receiver,
+                                                                   mailbox):
+    """SNS gives a published message one MessageId, whichever subscription receives it;
+    mail.source is the Source's address even when the Source has a display name."""
+    sender = new_sender(inst, mailbox)
+    arn = subscribed_topic(inst, sns, receiver, sender, types=("Delivery",))
+    sns.subscribe(TopicArn=arn, Protocol="https", Endpoint=receiver.url + "?second=1")
+
+    def both_confirmed():
+        subs = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        return len(subs) == 2 and all(s["SubscriptionArn"].startswith(arn + ":") for s in subs)
+    wait_until(both_confirmed, 20, what="the second subscription to be confirmed")
+    mid = send_mail(inst, [sim("success")], source='"Sender Name" <%s>' % sender)
+
+    def got():
+        posts = [p for p in receiver.notifications(arn)
+                 if (p.payload() or {}).get("mail", {}).get("messageId") == mid]
+        return posts if len(posts) == 2 else None
+    posts = receiver.wait(got, what="the Delivery notification at both subscriptions")
+    assert len({p.headers["x-amz-sns-subscription-arn"] for p in posts}) == 2, posts
+    assert posts[0].message["MessageId"] == posts[1].message["MessageId"]
+    for p in posts:
+        check_mail(p.payload(), mid, sender, [sim("success")])
+
+
 def test_label_forms_bounce_together(inst, sns, receiver, mailbox):
     """bounce+label@ behaves as bounce@, and the bounces of one send come back in one
     notification (spec 20 §9.3, §9.4)."""
@@ -371,6 +396,19 @@ def test_arf_report_is_a_complaint(inst, sns, receiver, mailbox, module_servers,
     shown = inst.queue_show(mid)
     assert any(e["Type"] == "Complaint" and e["FeedbackType"] == "abuse"
                for e in shown["Events"]), shown
+    # a Feedback-Type outside RFC 5965's registry (opt-out) is "other" in the notification
+    with feedback_smtp(inst) as s:
+        s.sendmail("fbl@arf." + domain, ["fbl@" + BOUNCE_DOMAIN],
+                   arf.replace("Feedback-Type: abuse", "Feedback-Type: opt-out")
+                   .replace("\n", "\r\n").encode())
+
+    def opt_out():
+        found = [p.payload() for p in receiver.notifications()]
+        found = [p for p in found if p and p.get("notificationType") == "Complaint"
+                 and p["mail"]["messageId"] == mid]
+        return found if len(found) == 2 else None
+    types = sorted(p["complaint"]["complaintFeedbackType"] for p in receiver.wait(opt_out))
+    assert types == ["abuse", "other"], types
 
 
 def test_forged_and_foreign_addresses_are_refused(inst, mailbox, module_servers, port, dns):

@@ -65,13 +65,14 @@ static void test_json_bounce_dsn(void)
                     "\"sender@example.com\",\"destination\":[\"username@example.com\"]}}");
     free(json);
 
-    /* A bare Reporting-MTA gets its type (spec 20 Q15); no diagnostic: no diagnosticCode. */
+    /* A DSN's Reporting-MTA is copied as it came, even untyped (spec 20 Q15); no
+     * diagnostic: no diagnosticCode. */
     strcpy(e.reporting_mta, "email.example.com");
     e.diagnostic[0] = '\0';
     json = feedback_json_notification(&mail, list, 1);
     json_t *root = json_loads(json, 0, NULL);
     json_t *bounce = json_object_get(root, "bounce");
-    CHECK_STR(json_string_value(json_object_get(bounce, "reportingMTA")), "dns; email.example.com");
+    CHECK_STR(json_string_value(json_object_get(bounce, "reportingMTA")), "email.example.com");
     json_t *r = json_array_get(json_object_get(bounce, "bouncedRecipients"), 0);
     CHECK(json_object_size(r) == 3);
     CHECK(json_object_get(r, "diagnosticCode") == NULL);
@@ -134,6 +135,17 @@ static void test_json_complaint(void)
                     "\"2012-05-25T21:59:38.623Z\",\"messageId\":\"id-2\",\"source\":"
                     "\"sender@example.com\",\"destination\":[\"recipient1@example.com\"]}}");
     free(json);
+    /* Feedback types outside RFC 5965's registry are "other"; case is the registry's. */
+    const char *types[][2] = {{"opt-out", "other"}, {"Not-Spam", "not-spam"}, {"virus", "virus"}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        strcpy(e.feedback_type, types[i][0]);
+        json = feedback_json_notification(&mail, list, 1);
+        json_t *root = json_loads(json, 0, NULL);
+        json_t *c = json_object_get(root, "complaint");
+        CHECK_STR(json_string_value(json_object_get(c, "complaintFeedbackType")), types[i][1]);
+        json_decref(root);
+        free(json);
+    }
     /* Without a report: the three report fields are absent. */
     e.user_agent[0] = e.feedback_type[0] = '\0';
     e.arrival_ms = 0;
