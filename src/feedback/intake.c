@@ -261,13 +261,12 @@ static int autoreply_events(const struct intake_job *j, const struct store_messa
 
 /* ---- recording ---- */
 
-/* An address goes on the region's suppression list only on the word of a report sent to
- * its own VERP address (whose MAC only its recipient's server could have seen), and only
- * for a status about the address itself (X.1.x): a policy or reputation refusal (X.7.x)
- * is not the address's fault. */
+/* A hard bounce lists its address (spec 20 §5.5.4), as a 5xx to RCPT does in delivery,
+ * but only on the word of a report sent to the address's own VERP address, whose MAC
+ * only its recipient's servers could have seen. */
 static bool suppresses(const struct intake_job *j, const struct store_event *e)
 {
-    return j->by_rcpt && !strcmp(e->bounce_type, "Permanent") && !strncmp(e->status, "5.1.", 4);
+    return j->by_rcpt && !strcmp(e->bounce_type, "Permanent");
 }
 
 static int stats_and_suppression(struct intake_job *j, struct store_conn *c,

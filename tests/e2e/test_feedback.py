@@ -335,6 +335,17 @@ def test_dsn_to_the_verp_address_is_a_bounce(inst, sns, receiver, mailbox, modul
     assert parsed["From"].addresses[0].username.upper() == "MAILER-DAEMON"
     assert "message/rfc822" in parts_of(parsed), parts_of(parsed)
     assert b"Diagnostic-Code: smtp; 550 5.1.1" in fwd.data
+    # any hard bounce to its own VERP address lists the address (spec 20 §5.5.4), as a 5xx
+    # to RCPT does in delivery: a policy refusal (5.7.1) is Permanent/General
+    refused = "refused@" + domain
+    mid, verp, data = delivered_verp(inst, rcv, sender, refused, dns)
+    headers = data.split(b"\r\n\r\n", 1)[0].decode()
+    dsn = DSN.format(verp=verp, rcpt=refused, headers=headers).replace("5.1.1", "5.7.1")
+    with feedback_smtp(inst) as s:
+        s.sendmail("", [verp], dsn.replace("\n", "\r\n").encode())
+    b = payloads_for(receiver, mid, "Bounce", 1, ("bounce", "bouncedRecipients"))[0]["bounce"]
+    assert (b["bounceType"], b["bounceSubType"]) == ("Permanent", "General"), b
+    assert inst.suppression_show(refused), "a hard bounce lists the address"
 
 
 ARF = """From: fbl@arf.{isp}
