@@ -11,24 +11,17 @@
 #include <stdlib.h>
 
 static const char reply_bad_sequence[] = "503 5.5.1 Bad sequence of commands";
-static const char reply_too_big[] = "552 5.3.4 Message size exceeds fixed maximum message size";
+
+static const struct smtp_tx_replies feedback_replies = {
+    reply_bad_sequence, "552 5.3.4 Message size exceeds fixed maximum message size",
+    "452 4.5.3 Too many recipients"};
 
 static void feedback_mail(struct smtp_session *s, const char *arg, size_t len)
 {
-    if (s->tx) {
-        smtp_session_reply(s, reply_bad_sequence);
-        return;
-    }
     struct smtp_path path;
-    char reply[SMTP_REPLY_MAX];
-    if (!smtp_mail_parse(arg, len, &path, reply, sizeof reply)) {
-        smtp_session_reply(s, "%s", reply);
+    if (!smtp_tx_mail_path(s, arg, len, (uint64_t)s->t->sh->cfg.feedback_max_message_bytes,
+                           &feedback_replies, &path))
         return;
-    }
-    if (path.has_size && path.size > (uint64_t)s->t->sh->cfg.feedback_max_message_bytes) {
-        smtp_session_reply(s, reply_too_big);
-        return;
-    }
     if (!(s->tx = calloc(1, sizeof *s->tx)))
         abort();
     core_strlcpy(s->tx->mail_from, path.address, sizeof s->tx->mail_from);
@@ -38,27 +31,15 @@ static void feedback_mail(struct smtp_session *s, const char *arg, size_t len)
 
 static void feedback_rcpt(struct smtp_session *s, const char *arg, size_t len)
 {
-    struct smtp_tx *tx = s->tx;
-    if (!tx) {
-        smtp_session_reply(s, reply_bad_sequence);
-        return;
-    }
     struct smtp_path path;
-    char reply[SMTP_REPLY_MAX];
-    if (!smtp_rcpt_parse(arg, len, &path, reply, sizeof reply)) {
-        smtp_session_reply(s, "%s", reply);
+    if (!smtp_tx_rcpt_path(s, arg, len, SMTP_FEEDBACK_MAX_RCPTS, &feedback_replies, &path))
         return;
-    }
-    if (tx->rcpt_count >= SMTP_FEEDBACK_MAX_RCPTS) {
-        smtp_session_reply(s, "452 4.5.3 Too many recipients");
-        return;
-    }
     const struct smtp_feedback_hooks *h = &s->t->hooks;
     if (!h->rcpt_ok(path.address, h->ctx)) {
         smtp_session_reply(s, "550 5.1.1 Recipient address rejected: not a feedback address");
         return;
     }
-    smtp_tx_rcpt_add(tx, path.address);
+    smtp_tx_rcpt_add(s->tx, path.address);
     smtp_session_reply(s, "250 2.1.5 Ok");
 }
 
@@ -126,7 +107,7 @@ void smtp_feedback_commit(struct smtp_session *s)
     if (tx->data.too_big) {
         log_info("feedback: %s: a message of %zu bytes refused (limit %lld)", s->peer,
                  tx->data.total, (long long)cfg->feedback_max_message_bytes);
-        smtp_tx_end(s, reply_too_big);
+        smtp_tx_end(s, feedback_replies.too_big);
         return;
     }
     if (!(tx->rcpt_list = malloc((size_t)tx->rcpt_count * sizeof *tx->rcpt_list)))

@@ -79,26 +79,50 @@ static const char *tx_quota_check(struct smtp_session *s)
     return NULL;
 }
 
+static const struct smtp_tx_replies submission_replies = {
+    reply_bad_sequence, "552 Message size exceeds fixed maximum message size",
+    "452 Too many recipients"};
+
+bool smtp_tx_mail_path(struct smtp_session *s, const char *arg, size_t len, uint64_t max_bytes,
+                       const struct smtp_tx_replies *r, struct smtp_path *path)
+{
+    char reply[SMTP_REPLY_MAX];
+    if (s->tx)
+        smtp_session_reply(s, "%s", r->bad_sequence);
+    else if (!smtp_mail_parse(arg, len, path, reply, sizeof reply))
+        smtp_session_reply(s, "%s", reply);
+    else if (path->has_size && path->size > max_bytes)
+        smtp_session_reply(s, "%s", r->too_big);
+    else
+        return true;
+    return false;
+}
+
+bool smtp_tx_rcpt_path(struct smtp_session *s, const char *arg, size_t len, int max,
+                       const struct smtp_tx_replies *r, struct smtp_path *path)
+{
+    char reply[SMTP_REPLY_MAX];
+    if (!s->tx)
+        smtp_session_reply(s, "%s", r->bad_sequence);
+    else if (!smtp_rcpt_parse(arg, len, path, reply, sizeof reply))
+        smtp_session_reply(s, "%s", reply);
+    else if (s->tx->rcpt_count >= max)
+        smtp_session_reply(s, "%s", r->too_many);
+    else
+        return true;
+    return false;
+}
+
 void smtp_tx_mail(struct smtp_session *s, const char *arg, size_t len)
 {
     if (!s->authenticated) {
         smtp_session_reply(s, "530 Authentication required");
         return;
     }
-    if (s->tx) {
-        smtp_session_reply(s, reply_bad_sequence);
-        return;
-    }
     struct smtp_path path;
-    char reply[SMTP_REPLY_MAX];
-    if (!smtp_mail_parse(arg, len, &path, reply, sizeof reply)) {
-        smtp_session_reply(s, "%s", reply);
+    if (!smtp_tx_mail_path(s, arg, len, (uint64_t)s->t->sh->cfg.max_message_bytes,
+                           &submission_replies, &path))
         return;
-    }
-    if (path.has_size && path.size > (uint64_t)s->t->sh->cfg.max_message_bytes) {
-        smtp_session_reply(s, "552 Message size exceeds fixed maximum message size");
-        return;
-    }
     if (!(s->tx = calloc(1, sizeof *s->tx)))
         abort();
     const char *refusal = tx_sender_load(s, s->tx);
@@ -118,22 +142,10 @@ void smtp_tx_mail(struct smtp_session *s, const char *arg, size_t len)
 
 void smtp_tx_rcpt(struct smtp_session *s, const char *arg, size_t len)
 {
-    struct smtp_tx *tx = s->tx;
-    if (!tx) {
-        smtp_session_reply(s, reply_bad_sequence);
-        return;
-    }
     struct smtp_path path;
-    char reply[SMTP_REPLY_MAX];
-    if (!smtp_rcpt_parse(arg, len, &path, reply, sizeof reply)) {
-        smtp_session_reply(s, "%s", reply);
+    if (!smtp_tx_rcpt_path(s, arg, len, s->t->sh->cfg.max_recipients, &submission_replies, &path))
         return;
-    }
-    if (tx->rcpt_count >= s->t->sh->cfg.max_recipients) {
-        smtp_session_reply(s, "452 Too many recipients");
-        return;
-    }
-    smtp_tx_rcpt_add(tx, path.address);
+    smtp_tx_rcpt_add(s->tx, path.address);
     smtp_session_reply(s, "250 Ok");
 }
 

@@ -310,6 +310,19 @@ void smtp_auth_end(struct smtp_session *s); /* forgets the credentials */
 const char *smtp_auth_recheck(struct smtp_session *s);
 
 /* session_tx.c: the transaction */
+/* What a listener mode answers to the checks MAIL and RCPT share. */
+struct smtp_tx_replies {
+    const char *bad_sequence; /* MAIL within a transaction, RCPT outside one */
+    const char *too_big;      /* MAIL's SIZE over the limit */
+    const char *too_many;     /* a recipient over the limit */
+};
+/* MAIL's shared checks (no transaction yet, its syntax, SIZE within max_bytes): the path,
+ * or false once the refusal is sent. */
+bool smtp_tx_mail_path(struct smtp_session *s, const char *arg, size_t len, uint64_t max_bytes,
+                       const struct smtp_tx_replies *r, struct smtp_path *path);
+/* RCPT's (a transaction, its syntax, fewer than max recipients so far). */
+bool smtp_tx_rcpt_path(struct smtp_session *s, const char *arg, size_t len, int max,
+                       const struct smtp_tx_replies *r, struct smtp_path *path);
 void smtp_tx_mail(struct smtp_session *s, const char *arg, size_t len);
 void smtp_tx_rcpt(struct smtp_session *s, const char *arg, size_t len);
 void smtp_tx_rcpt_add(struct smtp_tx *tx, const char *address); /* an accepted recipient */
