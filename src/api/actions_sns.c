@@ -18,6 +18,11 @@
 #define SNS_TOKEN_BYTES 32            /* the confirmation token: 64 hex digits */
 #define SNS_NAME_MAX 256              /* topic names: 1-256 of [A-Za-z0-9_-] */
 #define SNS_PENDING "PendingConfirmation" /* a pending subscription's ARN in lists */
+/* Confirmation emails go out as Sesame's own mail, outside the account's quota and its
+ * sandbox; so an account may have only so many awaiting an answer within SNS's 3-day
+ * confirmation window, or Subscribe would send mail for it to anyone. */
+#define SNS_PENDING_EMAIL_MAX 100
+#define SNS_CONFIRM_WINDOW_MS (3LL * 24 * 3600 * 1000)
 
 /* ---- ARNs ---- */
 
@@ -510,6 +515,36 @@ static bool sns_subscribe_target(struct api_call *call, struct store_subscriptio
     return true;
 }
 
+struct pending_count {
+    int64_t since_ms;
+    int count;
+    char last[STORE_ARN_LEN + 40];
+};
+
+static void pending_email_note(const struct store_subscription *s, void *ctx)
+{
+    struct pending_count *p = ctx;
+    p->count += !s->confirmed && !strncmp(s->protocol, "email", 5) && s->created_ms > p->since_ms;
+    core_strlcpy(p->last, s->arn, sizeof p->last);
+}
+
+/* The account's email subscriptions awaiting confirmation, asked for in the window. */
+static int pending_emails(struct store_conn *c, const char *account_id, int *count)
+{
+    struct pending_count p = {.since_ms = core_now_ms() - SNS_CONFIRM_WINDOW_MS};
+    for (;;) {
+        char after[sizeof p.last];
+        core_strlcpy(after, p.last, sizeof after);
+        if (store_subscription_list(c, account_id, NULL, after, 1000, pending_email_note, &p) !=
+            STORE_OK)
+            return STORE_ERROR;
+        if (!strcmp(after, p.last) || p.count >= SNS_PENDING_EMAIL_MAX)
+            break;
+    }
+    *count = p.count;
+    return STORE_OK;
+}
+
 static int sns_subscribe_write(struct store_conn *c, void *ctx)
 {
     struct sns_write *w = ctx;
@@ -534,6 +569,13 @@ static int sns_subscribe_write(struct store_conn *c, void *ctx)
         if (store_subscription_put(c, s) != STORE_OK)
             return STORE_ERROR;
     } else {
+        int pending = 0;
+        if (!strncmp(s->protocol, "email", 5) &&
+            pending_emails(c, s->account_id, &pending) != STORE_OK)
+            return STORE_ERROR;
+        if (pending >= SNS_PENDING_EMAIL_MAX)
+            return sns_write_refuse(w, "SubscriptionLimitExceeded",
+                                    "Too many email subscriptions are awaiting confirmation");
         char id[37];
         unsigned char raw[SNS_TOKEN_BYTES];
         core_uuid4(id);

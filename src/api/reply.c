@@ -43,6 +43,7 @@ static const struct api_error_kind error_kinds[] = {
     {"NotFound", 404, false},
     {"InvalidParameter", 400, false},
     {"AuthorizationError", 403, false},
+    {"SubscriptionLimitExceeded", 403, false},
     {"InternalError", 500, true},
 };
 

@@ -348,8 +348,8 @@ def test_list_subscriptions_pages_and_stays_in_its_region(inst):
     arn = sns.create_topic(Name="many")["TopicArn"]
     eu_arn = eu.create_topic(Name="elsewhere")["TopicArn"]
     eu.subscribe(TopicArn=eu_arn, Protocol="email", Endpoint="eu@example.com")
-    for i in range(102):
-        sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="u%03d@example.com" % i)
+    for i in range(102):  # HTTP: more than 100 pending emails would be refused
+        sns.subscribe(TopicArn=arn, Protocol="http", Endpoint="http://127.0.0.1:9/u%03d" % i)
     first = sns.list_subscriptions()
     assert len(first["Subscriptions"]) == 100 and first.get("NextToken"), first
     rest = sns.list_subscriptions(NextToken=first["NextToken"])
@@ -441,3 +441,29 @@ def test_iam_users_get_what_their_sns_policies_allow(inst):
         {"Effect": "Allow", "Action": "*", "Resource": "*"}])
     arn = everything.create_topic(Name="by-a-star")["TopicArn"]
     everything.delete_topic(TopicArn=arn)
+
+
+def test_pending_email_subscriptions_are_capped(instance):
+    """Confirmation emails are Sesame's own mail, outside the account's quota: at most 100
+    email subscriptions may await confirmation, then Subscribe is refused; asking again
+    for one already pending, an HTTP endpoint, or a confirmed one is still fine."""
+    inst = instance(extra=CONFIG)
+    sns = sns_client(inst)
+    arn = sns.create_topic(Name="capped")["TopicArn"]
+    for i in range(100):
+        sns.subscribe(TopicArn=arn, Protocol="email" if i % 2 else "email-json",
+                      Endpoint="reader%d@example.com" % i)
+    status, code, message = client_error(sns.subscribe, TopicArn=arn, Protocol="email",
+                                         Endpoint="one-too-many@example.com")
+    assert (status, code) == (403, "SubscriptionLimitExceeded"), message
+    assert sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="reader1@example.com",
+                         ReturnSubscriptionArn=True)["SubscriptionArn"].startswith(arn + ":")
+    sns.subscribe(TopicArn=arn, Protocol="http", Endpoint="http://127.0.0.1:9/x")
+    # one confirmed: room for one more
+    link = confirmation_link(inst, "reader1@example.com")
+    token = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query))["Token"]
+    sns.confirm_subscription(TopicArn=arn, Token=token)
+    sns.subscribe(TopicArn=arn, Protocol="email", Endpoint="one-more@example.com")
+    status, code, _ = client_error(sns.subscribe, TopicArn=arn, Protocol="email",
+                                   Endpoint="and-another@example.com")
+    assert code == "SubscriptionLimitExceeded"
