@@ -100,10 +100,12 @@ static bool sns_required(struct api_call *call, const char *name, const char **o
 
 static void sns_reply_denied(struct api_call *call, const char *resource)
 {
+    bool user = call->key.user[0] != '\0';
     api_reply_error(call, "AuthorizationError",
-                    "User: arn:aws:iam::%s:root is not authorized to perform: SNS:%s on "
+                    "User: arn:aws:iam::%s:%s%s is not authorized to perform: SNS:%s on "
                     "resource: %s",
-                    call->account.id, call->action, resource);
+                    call->account.id, user ? "user/" : "root", user ? call->key.user : "",
+                    call->action, resource);
 }
 
 /* A topic ARN of the caller's region and account (another account's topic: its policy,
@@ -247,6 +249,13 @@ static bool sns_create_attributes(struct api_call *call, struct sns_write *w)
             api_reply_sns_invalid(call, "Attributes Reason: DisplayName is too long");
             return false;
         }
+        /* XML has no place for control characters: such a name could never be listed. */
+        for (const unsigned char *p = (const unsigned char *)w->topic.display_name; *p; p++)
+            if (*p < ' ' || *p == 0x7f) {
+                api_reply_sns_invalid(call, "Attributes Reason: DisplayName may not hold "
+                                            "control characters");
+                return false;
+            }
         w->display_given = true;
     }
     return true;

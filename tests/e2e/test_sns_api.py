@@ -199,6 +199,11 @@ def test_create_topic_is_idempotent(inst, sns):
     assert (status, code) == (400, "InvalidParameter")
     sns.delete_topic(TopicArn=arn)
     sns.delete_topic(TopicArn=arn)  # deleting what is gone succeeds (SNS's is idempotent)
+    # a control character could never be listed in XML: refused, nothing created
+    status, code, message = client_error(sns.create_topic, Name="controlled",
+                                         Attributes={"DisplayName": "a\x01b"})
+    assert (status, code) == (400, "InvalidParameter") and "DisplayName" in message, message
+    assert not [t for t in sns.list_topics()["Topics"] if t["TopicArn"].endswith(":controlled")]
 
 
 def test_subscribe_is_idempotent(inst, sns):
@@ -271,6 +276,12 @@ def test_another_accounts_topic_is_refused(inst, sns):
                          (sns.subscribe, {"Protocol": "email", "Endpoint": "a@example.com"})):
         status, code, _ = client_error(call, TopicArn=theirs, **kwargs)
         assert (status, code) == (403, "AuthorizationError"), call
+    # a user of ours is named as the caller, not the account's root
+    user = user_sns_client(inst, "crossing", [{"Effect": "Allow", "Action": "sns:*",
+                                               "Resource": "*"}])
+    status, code, message = client_error(user.get_topic_attributes, TopicArn=theirs)
+    assert (status, code) == (403, "AuthorizationError"), message
+    assert ":user/crossing is not authorized to perform: SNS:GetTopicAttributes" in message, message
 
 
 # ---- subscriptions ----
