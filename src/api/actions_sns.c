@@ -19,8 +19,8 @@
 #define SNS_NAME_MAX 256              /* topic names: 1-256 of [A-Za-z0-9_-] */
 #define SNS_PENDING "PendingConfirmation" /* a pending subscription's ARN in lists */
 /* Confirmation emails go out as Sesame's own mail, outside the account's quota and its
- * sandbox; so an account may have only so many awaiting an answer within SNS's 3-day
- * confirmation window, or Subscribe would send mail for it to anyone. */
+ * sandbox; so an account may send only so many within SNS's 3-day confirmation window,
+ * or Subscribe would send mail for it to anyone. */
 #define SNS_PENDING_EMAIL_MAX 100
 #define SNS_CONFIRM_WINDOW_MS (3LL * 24 * 3600 * 1000)
 
@@ -524,33 +524,25 @@ static bool sns_subscribe_target(struct api_call *call, struct store_subscriptio
     return true;
 }
 
-struct pending_count {
-    int64_t since_ms;
-    int count;
-    char last[STORE_ARN_LEN + 40];
-};
-
-static void pending_email_note(const struct store_subscription *s, void *ctx)
+/* Whether a confirmation may go to s's endpoint now: STORE_OK with *send set or not, or
+ * STORE_ERROR. Not within SNS_RESEND_MS of the topic's last one to the same endpoint,
+ * whatever became of that subscription (Unsubscribe and Subscribe again cannot flood an
+ * address or a URL); an email not beyond the account's SNS_PENDING_EMAIL_MAX in the
+ * window, whatever became of those topics (*full then). Noted when it may go. */
+static int sns_confirmation_allowed(struct store_conn *c, const struct store_subscription *s,
+                                    bool *send, bool *full)
 {
-    struct pending_count *p = ctx;
-    p->count += !s->confirmed && !strncmp(s->protocol, "email", 5) && s->created_ms > p->since_ms;
-    core_strlcpy(p->last, s->arn, sizeof p->last);
-}
-
-/* The account's email subscriptions awaiting confirmation, asked for in the window. */
-static int pending_emails(struct store_conn *c, const char *account_id, int *count)
-{
-    struct pending_count p = {.since_ms = core_now_ms() - SNS_CONFIRM_WINDOW_MS};
-    for (;;) {
-        char after[sizeof p.last];
-        core_strlcpy(after, p.last, sizeof after);
-        if (store_subscription_list(c, account_id, NULL, after, 1000, pending_email_note, &p) !=
-            STORE_OK)
-            return STORE_ERROR;
-        if (!strcmp(after, p.last) || p.count >= SNS_PENDING_EMAIL_MAX)
-            break;
-    }
-    *count = p.count;
+    int64_t now = core_now_ms(), since = now - SNS_CONFIRM_WINDOW_MS;
+    bool email = !strncmp(s->protocol, "email", 5);
+    struct store_confirmations sent;
+    if (store_confirmations_get(c, s->account_id, s->topic_arn, s->endpoint, since, &sent) !=
+        STORE_OK)
+        return STORE_ERROR;
+    *full = email && sent.emails >= SNS_PENDING_EMAIL_MAX;
+    *send = !*full && (!sent.last_endpoint_ms || now - sent.last_endpoint_ms >= SNS_RESEND_MS);
+    if (*send && store_confirmation_note(c, s->account_id, s->topic_arn, s->endpoint, email, now,
+                                         since) != STORE_OK)
+        return STORE_ERROR;
     return STORE_OK;
 }
 
@@ -568,35 +560,31 @@ static int sns_subscribe_write(struct store_conn *c, void *ctx)
     rc = store_subscription_find(c, s->topic_arn, s->protocol, s->endpoint, &cur);
     if (rc == STORE_ERROR)
         return STORE_ERROR;
-    if (rc == STORE_OK) {
-        /* subscribed already: the same subscription; a pending one is asked again, at most
-         * every SNS_RESEND_MS, so Subscribe cannot be used to flood an address or a URL */
+    if (rc == STORE_OK && cur.confirmed) { /* subscribed already: the same subscription */
         *s = cur;
-        if (s->confirmed || core_now_ms() - s->created_ms < SNS_RESEND_MS)
-            return STORE_OK;
-        s->created_ms = core_now_ms();
-        if (store_subscription_put(c, s) != STORE_OK)
-            return STORE_ERROR;
-    } else {
-        int pending = 0;
-        if (!strncmp(s->protocol, "email", 5) &&
-            pending_emails(c, s->account_id, &pending) != STORE_OK)
-            return STORE_ERROR;
-        if (pending >= SNS_PENDING_EMAIL_MAX)
-            return sns_write_refuse(w, "SubscriptionLimitExceeded",
-                                    "Too many email subscriptions are awaiting confirmation");
-        char id[37];
-        unsigned char raw[SNS_TOKEN_BYTES];
-        core_uuid4(id);
-        snprintf(s->arn, sizeof s->arn, "%s:%s", s->topic_arn, id);
-        if (core_random_bytes(raw, sizeof raw) != 0)
-            return STORE_ERROR;
-        core_hex_encode(raw, sizeof raw, s->token);
-        s->created_ms = core_now_ms();
-        if (store_subscription_put(c, s) != STORE_OK)
-            return STORE_ERROR;
+        return STORE_OK;
     }
-    return w->fb ? feedback_confirmation(w->fb, c, s, &w->out) : STORE_OK;
+    bool send, full;
+    if (sns_confirmation_allowed(c, s, &send, &full) != STORE_OK)
+        return STORE_ERROR;
+    if (rc == STORE_OK) { /* pending: asked again, when the limits allow */
+        *s = cur;
+        return send && w->fb ? feedback_confirmation(w->fb, c, s, &w->out) : STORE_OK;
+    }
+    if (full)
+        return sns_write_refuse(w, "SubscriptionLimitExceeded",
+                                "Too many email subscriptions are awaiting confirmation");
+    char id[37];
+    unsigned char raw[SNS_TOKEN_BYTES];
+    core_uuid4(id);
+    snprintf(s->arn, sizeof s->arn, "%s:%s", s->topic_arn, id);
+    if (core_random_bytes(raw, sizeof raw) != 0)
+        return STORE_ERROR;
+    core_hex_encode(raw, sizeof raw, s->token);
+    s->created_ms = core_now_ms();
+    if (store_subscription_put(c, s) != STORE_OK)
+        return STORE_ERROR;
+    return send && w->fb ? feedback_confirmation(w->fb, c, s, &w->out) : STORE_OK;
 }
 
 static void sns_subscribe_reply(struct sns_write *w)

@@ -954,6 +954,16 @@ int store_outbox_list(struct store_conn *c, const char *state, int limit, store_
 {
     return c->be->outbox_list(c, state, limit, cb, ctx);
 }
+int store_confirmations_get(struct store_conn *c, const char *account_id, const char *topic_arn,
+                            const char *endpoint, int64_t since_ms, struct store_confirmations *out)
+{
+    return c->be->confirmations_get(c, account_id, topic_arn, endpoint, since_ms, out);
+}
+int store_confirmation_note(struct store_conn *c, const char *account_id, const char *topic_arn,
+                            const char *endpoint, bool email, int64_t now_ms, int64_t since_ms)
+{
+    return c->be->confirmation_note(c, account_id, topic_arn, endpoint, email, now_ms, since_ms);
+}
 int store_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r)
 {
     return c->be->feedback_report_insert(c, r);

@@ -510,6 +510,19 @@ typedef void (*store_feedback_report_cb)(const struct store_feedback_report *r, 
  * bounce domain cannot fill the disk. */
 #define STORE_FEEDBACK_REPORTS_KEPT 10000
 int store_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r);
+
+/* Subscription confirmations sent (email or HTTP), kept so that Subscribe can limit them
+ * whatever happens to the subscriptions themselves. */
+struct store_confirmations {
+    int64_t emails;           /* email confirmations the account sent since since_ms */
+    int64_t last_endpoint_ms; /* the last sent for the topic to the endpoint since since_ms, or 0 */
+};
+int store_confirmations_get(struct store_conn *c, const char *account_id, const char *topic_arn,
+                            const char *endpoint, int64_t since_ms,
+                            struct store_confirmations *out);
+/* Notes one sent at now_ms, and forgets the account's from before since_ms. */
+int store_confirmation_note(struct store_conn *c, const char *account_id, const char *topic_arn,
+                            const char *endpoint, bool email, int64_t now_ms, int64_t since_ms);
 /* Newest first; id 0: all (up to limit), else the one with that id. */
 int store_feedback_report_list(struct store_conn *c, int64_t id, int limit,
                                store_feedback_report_cb cb, void *ctx);

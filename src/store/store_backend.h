@@ -162,6 +162,11 @@ struct store_backend {
                          bool failed, const char *last_error);
     int (*outbox_list)(struct store_conn *c, const char *state, int limit, store_outbox_cb cb,
                        void *ctx);
+    int (*confirmations_get)(struct store_conn *c, const char *account_id, const char *topic_arn,
+                             const char *endpoint, int64_t since_ms,
+                             struct store_confirmations *out);
+    int (*confirmation_note)(struct store_conn *c, const char *account_id, const char *topic_arn,
+                             const char *endpoint, bool email, int64_t now_ms, int64_t since_ms);
     int (*feedback_report_insert)(struct store_conn *c, struct store_feedback_report *r);
     int (*feedback_report_list)(struct store_conn *c, int64_t id, int limit,
                                 store_feedback_report_cb cb, void *ctx);

@@ -114,6 +114,11 @@ int sqlite_outbox_update(struct store_conn *c, int64_t id, int attempts, int64_t
 int sqlite_outbox_list(struct store_conn *c, const char *state, int limit, store_outbox_cb cb,
                        void *ctx);
 int sqlite_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r);
+int sqlite_confirmations_get(struct store_conn *c, const char *account_id, const char *topic_arn,
+                             const char *endpoint, int64_t since_ms,
+                             struct store_confirmations *out);
+int sqlite_confirmation_note(struct store_conn *c, const char *account_id, const char *topic_arn,
+                             const char *endpoint, bool email, int64_t now_ms, int64_t since_ms);
 int sqlite_feedback_report_list(struct store_conn *c, int64_t id, int limit,
                                 store_feedback_report_cb cb, void *ctx);
 #define SQLITE_NOTIFY_FUNCTIONS                                                                    \
@@ -128,6 +133,7 @@ int sqlite_feedback_report_list(struct store_conn *c, int64_t id, int limit,
     .subscription_list = sqlite_subscription_list, .outbox_insert = sqlite_outbox_insert,          \
     .outbox_due = sqlite_outbox_due, .outbox_delete = sqlite_outbox_delete,                        \
     .outbox_update = sqlite_outbox_update, .outbox_list = sqlite_outbox_list,                      \
+    .confirmations_get = sqlite_confirmations_get, .confirmation_note = sqlite_confirmation_note,  \
     .feedback_report_insert = sqlite_feedback_report_insert,                                       \
     .feedback_report_list = sqlite_feedback_report_list
 

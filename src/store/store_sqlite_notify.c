@@ -33,6 +33,10 @@ enum notify_stmt {
     NS_REPORT_LIST,
     NS_REPORT_GET,
     NS_REPORT_TRIM,
+    NS_CONFIRM_EMAILS,
+    NS_CONFIRM_LAST,
+    NS_CONFIRM_INSERT,
+    NS_CONFIRM_TRIM,
     NS_COUNT
 };
 _Static_assert(SQLITE_NOTIFY_SLOT + NS_COUNT <= SQLITE_MORE_STMTS, "too few sqlite_cached slots");
@@ -97,6 +101,13 @@ static const char *const notify_sql[NS_COUNT] = {
     [NS_REPORT_GET] = "SELECT " REPORT_COLS " FROM feedback_reports WHERE id=?",
     /* the oldest go once more than STORE_FEEDBACK_REPORTS_KEPT are kept (ids only grow) */
     [NS_REPORT_TRIM] = "DELETE FROM feedback_reports WHERE id <= ?",
+    [NS_CONFIRM_EMAILS] = "SELECT count(*) FROM sns_confirmations WHERE account_id=? AND email=1"
+                          " AND sent_ms>=?",
+    [NS_CONFIRM_LAST] = "SELECT coalesce(max(sent_ms), 0) FROM sns_confirmations WHERE"
+                        " topic_arn=? AND endpoint=? AND sent_ms>=?",
+    [NS_CONFIRM_INSERT] = "INSERT INTO sns_confirmations (account_id, topic_arn, endpoint, email,"
+                          " sent_ms) VALUES (?,?,?,?,?)",
+    [NS_CONFIRM_TRIM] = "DELETE FROM sns_confirmations WHERE account_id=? AND sent_ms<?",
 };
 
 #define notify_prepare(c, id, ...)                                                                 \
@@ -405,4 +416,33 @@ int sqlite_feedback_report_list(struct store_conn *c, int64_t id, int limit,
     sqlite3_stmt *st = id ? notify_prepare(c, NS_REPORT_GET, "i", id)
                           : notify_prepare(c, NS_REPORT_LIST, "i", (int64_t)limit);
     return sqlite_rows(c, st, read_report, &r, emit_report, &e);
+}
+
+/* ---- subscription confirmations sent ---- */
+
+static void read_int64(sqlite3_stmt *st, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(st, 0);
+}
+
+int sqlite_confirmations_get(struct store_conn *c, const char *account_id, const char *topic_arn,
+                             const char *endpoint, int64_t since_ms,
+                             struct store_confirmations *out)
+{
+    if (sqlite_one(c, notify_prepare(c, NS_CONFIRM_EMAILS, "si", account_id, since_ms), read_int64,
+                   &out->emails) != STORE_OK)
+        return STORE_ERROR; /* an aggregate always has its row */
+    return sqlite_one(c, notify_prepare(c, NS_CONFIRM_LAST, "ssi", topic_arn, endpoint, since_ms),
+                      read_int64, &out->last_endpoint_ms) == STORE_OK
+               ? STORE_OK
+               : STORE_ERROR;
+}
+
+int sqlite_confirmation_note(struct store_conn *c, const char *account_id, const char *topic_arn,
+                             const char *endpoint, bool email, int64_t now_ms, int64_t since_ms)
+{
+    if (run_any(c, notify_prepare(c, NS_CONFIRM_TRIM, "si", account_id, since_ms)) != STORE_OK)
+        return STORE_ERROR;
+    return sqlite_run(c, notify_prepare(c, NS_CONFIRM_INSERT, "sssbi", account_id, topic_arn,
+                                        endpoint, (int)email, now_ms));
 }

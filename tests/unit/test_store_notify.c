@@ -559,6 +559,35 @@ static void test_feedback_reports(struct store_conn *c)
 
 /* ---- derived keys ---- */
 
+/* Confirmations sent: the account's emails in the window, the last per topic and endpoint,
+ * and the account's older ones forgotten when the next is noted. */
+static void test_confirmations(struct store_conn *c)
+{
+    const char *t1 = "arn:aws:sns:us-east-1:111111111111:one";
+    const char *t2 = "arn:aws:sns:us-east-1:111111111111:two";
+    struct store_confirmations got = {-1, -1};
+    CHECK(store_confirmations_get(c, "acct-c", t1, "a@example.com", 0, &got) == STORE_OK);
+    CHECK(got.emails == 0 && got.last_endpoint_ms == 0);
+    CHECK(store_confirmation_note(c, "acct-c", t1, "a@example.com", true, 100, 0) == STORE_OK);
+    CHECK(store_confirmation_note(c, "acct-c", t1, "a@example.com", true, 200, 0) == STORE_OK);
+    CHECK(store_confirmation_note(c, "acct-c", t2, "https://h/x", false, 300, 0) == STORE_OK);
+    CHECK(store_confirmation_note(c, "acct-d", t2, "b@example.com", true, 300, 0) == STORE_OK);
+    CHECK(store_confirmations_get(c, "acct-c", t1, "a@example.com", 0, &got) == STORE_OK);
+    CHECK(got.emails == 2 && got.last_endpoint_ms == 200);
+    CHECK(store_confirmations_get(c, "acct-c", t2, "a@example.com", 0, &got) == STORE_OK);
+    CHECK(got.emails == 2 && got.last_endpoint_ms == 0); /* another topic's endpoint */
+    CHECK(store_confirmations_get(c, "acct-c", t1, "a@example.com", 150, &got) == STORE_OK);
+    CHECK(got.emails == 1 && got.last_endpoint_ms == 200); /* the window */
+    /* noting at 400 with a window from 250 forgets acct-c's 100 and 200, not acct-d's */
+    CHECK(store_confirmation_note(c, "acct-c", t2, "https://h/x", false, 400, 250) == STORE_OK);
+    CHECK(store_confirmations_get(c, "acct-c", t1, "a@example.com", 0, &got) == STORE_OK);
+    CHECK(got.emails == 0 && got.last_endpoint_ms == 0);
+    CHECK(store_confirmations_get(c, "acct-c", t2, "https://h/x", 0, &got) == STORE_OK);
+    CHECK(got.last_endpoint_ms == 400);
+    CHECK(store_confirmations_get(c, "acct-d", t2, "b@example.com", 0, &got) == STORE_OK);
+    CHECK(got.emails == 1 && got.last_endpoint_ms == 300);
+}
+
 static void test_derive_key(const char *parent)
 {
     char dir[256], other_dir[256];
@@ -607,7 +636,7 @@ static void test_migration_from_v5(const char *parent)
     struct store *s = open_store(dir);
     store_close(s);
     raw_exec(dir, "DROP TABLE identity_notify; DROP TABLE topics; DROP TABLE subscriptions;"
-                  "DROP TABLE outbox; DROP TABLE feedback_reports;"
+                  "DROP TABLE outbox; DROP TABLE feedback_reports; DROP TABLE sns_confirmations;"
                   "ALTER TABLE events DROP COLUMN feedback_id;"
                   "ALTER TABLE events DROP COLUMN feedback_type;"
                   "ALTER TABLE events DROP COLUMN user_agent;"
@@ -623,7 +652,7 @@ static void test_migration_from_v5(const char *parent)
     if (!s)
         return;
     struct store_conn *c = store_conn_open(s);
-    CHECK(store_schema_version(c) == 6);
+    CHECK(store_schema_version(c) == 7);
     struct events_seen *seen = calloc(1, sizeof *seen);
     CHECK(store_event_list(c, "old", old_event_collect, seen) == STORE_OK && seen->n == 1);
     CHECK_STR(seen->last[0].smtp_response, "250 ok");
@@ -654,6 +683,7 @@ int main(void)
         test_outbox(c);
         test_topic_delete(c);
         test_feedback_reports(c);
+        test_confirmations(c);
         store_conn_close(c);
         store_close(s);
     }
