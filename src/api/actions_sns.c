@@ -177,7 +177,8 @@ struct sns_write {
     struct store_subscription sub;
     bool display_given;
     bool return_arn;
-    const char *error_code; /* set by the write: refused, nothing changed */
+    bool authenticate_unsubscribe; /* ConfirmSubscription's AuthenticateOnUnsubscribe */
+    const char *error_code;        /* set by the write: refused, nothing changed */
     char error[STORE_ARN_LEN + 128];
     void (*reply)(struct sns_write *w);
 };
@@ -650,9 +651,10 @@ static int sns_confirm_write(struct store_conn *c, void *ctx)
     int rc = sns_subscription_by_token(c, &w->topic, token, &w->sub);
     if (rc == STORE_NOT_FOUND)
         return sns_write_refuse(w, "InvalidParameter", "Invalid token");
-    if (rc != STORE_OK || w->sub.confirmed)
+    if (rc != STORE_OK)
         return rc;
     w->sub.confirmed = true;
+    w->sub.authenticate_unsubscribe |= w->authenticate_unsubscribe;
     return store_subscription_put(c, &w->sub);
 }
 
@@ -697,10 +699,18 @@ void action_sns_confirm_subscription(struct api_call *call)
         return;
     if (!api_sns_arn_parse(arn, &parts) || (!call->anonymous && strcmp(parts.region, call->region)))
         return api_reply_sns_invalid(call, "TopicArn");
+    /* SNS heeds AuthenticateOnUnsubscribe only on a signed request */
+    const char *authenticate = query_get(&call->params, "AuthenticateOnUnsubscribe");
+    if (authenticate && core_strcasecmp(authenticate, "true") &&
+        core_strcasecmp(authenticate, "false"))
+        return api_reply_sns_invalid(call, "AuthenticateOnUnsubscribe");
     struct sns_write *w = sns_write_new(call, sns_confirm_reply);
+    w->authenticate_unsubscribe =
+        !call->anonymous && authenticate && !core_strcasecmp(authenticate, "true");
     if (!sns_confirm_read(call, arn, token, w))
         return free(w);
-    if (w->sub.confirmed) { /* again: the same answer, nothing to write */
+    if (w->sub.confirmed && w->sub.authenticate_unsubscribe >= w->authenticate_unsubscribe) {
+        /* again: the same answer, nothing to write */
         sns_confirm_reply(w);
         return free(w);
     }
@@ -740,6 +750,12 @@ void action_sns_unsubscribe(struct api_call *call)
         if (rc == STORE_NOT_FOUND)
             return api_reply_error(call, "NotFound", "Subscription does not exist");
         return api_reply_error(call, "InternalFailure", "The subscription could not be read.");
+    }
+    if (call->anonymous && w->sub.authenticate_unsubscribe) {
+        free(w);
+        return api_reply_error(call, "AuthorizationError",
+                               "This subscription was confirmed with AuthenticateOnUnsubscribe: "
+                               "only a signed request may unsubscribe it");
     }
     sns_submit(w, sns_unsubscribe_write);
 }

@@ -448,6 +448,7 @@ struct store_subscription {
     char token[80];
     bool confirmed;
     int64_t created_ms;
+    bool authenticate_unsubscribe; /* confirmed so: only a signed Unsubscribe removes it */
 };
 typedef void (*store_subscription_cb)(const struct store_subscription *s, void *ctx);
 int store_subscription_put(struct store_conn *c, const struct store_subscription *s);

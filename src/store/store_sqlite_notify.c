@@ -45,7 +45,8 @@ _Static_assert(SQLITE_NOTIFY_SLOT + NS_COUNT <= SQLITE_MORE_STMTS, "too few sqli
     "account_id, region, identity, bounce_topic, complaint_topic, delivery_topic, forwarding"
 #define TOPIC_COLS "arn, account_id, region, name, display_name, created_ms"
 #define SUBSCRIPTION_COLS                                                                          \
-    "arn, topic_arn, account_id, region, protocol, endpoint, token, confirmed, created_ms"
+    "arn, topic_arn, account_id, region, protocol, endpoint, token, confirmed, created_ms,"        \
+    " authenticate_unsubscribe"
 #define OUTBOX_COLS                                                                                \
     "id, subscription_arn, topic_arn, url, message_type, message_id, body, attempts,"              \
     " created_ms, next_ms, state, last_error"
@@ -70,7 +71,7 @@ static const char *const notify_sql[NS_COUNT] = {
     [NS_TOPIC_LIST] = "SELECT " TOPIC_COLS " FROM topics WHERE account_id=? AND region=?"
                       " AND arn > ? ORDER BY arn LIMIT ?",
     [NS_SUBSCRIPTION_PUT] = "INSERT OR REPLACE INTO subscriptions (" SUBSCRIPTION_COLS ")"
-                            " VALUES (?,?,?,?,?,?,?,?,?)",
+                            " VALUES (?,?,?,?,?,?,?,?,?,?)",
     [NS_SUBSCRIPTION_GET] = "SELECT " SUBSCRIPTION_COLS " FROM subscriptions WHERE arn=?",
     [NS_SUBSCRIPTION_FIND] = "SELECT " SUBSCRIPTION_COLS " FROM subscriptions WHERE topic_arn=?"
                              " AND protocol=? AND endpoint=? ORDER BY created_ms, arn",
@@ -239,6 +240,7 @@ static void read_subscription(sqlite3_stmt *st, void *out)
     col_text(st, 6, s->token, sizeof s->token);
     s->confirmed = sqlite3_column_int(st, 7);
     s->created_ms = sqlite3_column_int64(st, 8);
+    s->authenticate_unsubscribe = sqlite3_column_int(st, 9);
 }
 
 static void emit_subscription(const void *rec, void *ctx)
@@ -249,9 +251,10 @@ static void emit_subscription(const void *rec, void *ctx)
 
 int sqlite_subscription_put(struct store_conn *c, const struct store_subscription *s)
 {
-    return sqlite_run(c, notify_prepare(c, NS_SUBSCRIPTION_PUT, "sssssssbi", s->arn, s->topic_arn,
+    return sqlite_run(c, notify_prepare(c, NS_SUBSCRIPTION_PUT, "sssssssbib", s->arn, s->topic_arn,
                                         s->account_id, s->region, s->protocol, s->endpoint,
-                                        s->token, (int)s->confirmed, s->created_ms));
+                                        s->token, (int)s->confirmed, s->created_ms,
+                                        (int)s->authenticate_unsubscribe));
 }
 
 int sqlite_subscription_get(struct store_conn *c, const char *arn, struct store_subscription *out)

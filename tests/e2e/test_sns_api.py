@@ -340,6 +340,24 @@ def test_http_subscription_is_confirmed_through_the_subscribe_url(inst, sns, sub
     assert sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"] == []
 
 
+def test_authenticate_on_unsubscribe_refuses_the_unsigned_link(inst, sns, subscriber):
+    arn = sns.create_topic(Name="guarded")["TopicArn"]
+    sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=subscriber.url())
+    msg = subscriber.next("SubscriptionConfirmation")
+    status, code, _ = client_error(sns.confirm_subscription, TopicArn=arn, Token=msg["Token"],
+                                   AuthenticateOnUnsubscribe="maybe")
+    assert (status, code) == (400, "InvalidParameter")
+    sub = sns.confirm_subscription(TopicArn=arn, Token=msg["Token"],
+                                   AuthenticateOnUnsubscribe="true")["SubscriptionArn"]
+    query = urllib.parse.urlencode({"Action": "Unsubscribe", "SubscriptionArn": sub})
+    status, body = url_get(inst.http_url + "/?" + query)
+    assert status == 403 and "AuthorizationError" in body, body
+    assert [s["SubscriptionArn"] for s in
+            sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]] == [sub]
+    sns.unsubscribe(SubscriptionArn=sub)  # signed, by the topic's owner
+    assert sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"] == []
+
+
 def test_unsigned_requests_are_limited_to_the_two_links(inst):
     for query in ({"Action": "ListTopics"},
                   {"Action": "ConfirmSubscription", "TopicArn": "x", "Token": "y"}):

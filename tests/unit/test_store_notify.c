@@ -326,9 +326,11 @@ static void test_subscriptions(struct store_conn *c)
     CHECK_STR(s.endpoint, "https://hook.example/a1");
     CHECK_STR(s.token, "token-1");
     /* Put replaces: confirming. */
-    s.confirmed = true;
+    CHECK(!s.authenticate_unsubscribe);
+    s.confirmed = s.authenticate_unsubscribe = true;
     CHECK(store_subscription_put(c, &s) == STORE_OK);
-    CHECK(store_subscription_get(c, TOPIC_A ":1", &s) == STORE_OK && s.confirmed);
+    CHECK(store_subscription_get(c, TOPIC_A ":1", &s) == STORE_OK && s.confirmed &&
+          s.authenticate_unsubscribe);
     CHECK(store_subscription_find(c, TOPIC_A, "https", "https://hook.example/a2", &s) == STORE_OK &&
           !strcmp(s.arn, TOPIC_A ":2"));
     CHECK(store_subscription_find(c, TOPIC_A, "http", "https://hook.example/a2", &s) ==
