@@ -38,11 +38,13 @@ int fb_email_store(struct feedback *fb, struct store_conn *c, struct feedback_ou
                    const char *region, const char *from, const char *to, const char *id,
                    struct buf *data);
 
-/* record.c: a Notification the notifier gave up on (message: its payload, the SES
- * JSON). For a bounce or complaint whose identity had forwarding off: forwarding comes back
- * on, the account is told and the event is forwarded by email (spec 20 §5.2.6). In the
+/* record.c: a Notification the notifier gave up on (row: its outbox row; message: its
+ * payload, the SES JSON). For a bounce or complaint not forwarded by email when it
+ * happened: forwarding comes back on (the account is told if it was off) and the event is
+ * forwarded by email, once for all of its SNS message's rows (spec 20 §5.2.6). In the
  * caller's transaction. */
-int feedback_delivery_failed(struct feedback *fb, struct store_conn *c, const char *message,
-                             const char *endpoint, struct feedback_outgoing *out);
+int feedback_delivery_failed(struct feedback *fb, struct store_conn *c,
+                             const struct store_outbox *row, const char *message,
+                             struct feedback_outgoing *out);
 
 #endif

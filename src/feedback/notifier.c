@@ -18,7 +18,8 @@
 
 struct fb_transfer {
     struct fb_notifier *nt;
-    char *message; /* a Notification's payload, for the fallback if it is given up on */
+    char *message;           /* a Notification's payload, for the fallback if it is given up on */
+    struct store_outbox row; /* what the fallback needs of it: url, message_id, forwarded */
     struct fb_transfer *prev, *next; /* the notifier's transfers in flight */
     CURL *easy;
     struct curl_slist *headers;
@@ -102,8 +103,8 @@ static void busy_sweep(struct fb_notifier *nt)
 
 struct outcome {
     struct fb_notifier *nt;
-    char *message; /* set when a Notification is given up on */
-    char url[STORE_ENDPOINT_LEN];
+    char *message;           /* set when a Notification is given up on */
+    struct store_outbox row; /* its row, for the fallback */
     struct feedback_outgoing out;
     int64_t id;
     int attempts;
@@ -120,7 +121,7 @@ static int outcome_write(struct store_conn *c, void *ctx)
     if (rc == STORE_NOT_FOUND)
         return STORE_OK; /* its topic went meanwhile */
     if (rc == STORE_OK && o->message)
-        rc = feedback_delivery_failed(o->nt->fb, c, o->message, o->url, &o->out);
+        rc = feedback_delivery_failed(o->nt->fb, c, &o->row, o->message, &o->out);
     return rc;
 }
 
@@ -169,7 +170,7 @@ static void transfer_finish(struct fb_transfer *t, CURLcode res)
         if (o->failed && t->message) {
             o->message = t->message;
             t->message = NULL;
-            core_strlcpy(o->url, t->url, sizeof o->url);
+            o->row = t->row;
         }
         o->next_ms = core_now_ms() + backoff_ms(cfg, o->attempts);
         log_warn("notifications: POST %lld to %s failed (attempt %d%s): %s", (long long)t->id,
@@ -348,6 +349,8 @@ static void transfer_start(struct fb_notifier *nt, const struct store_outbox *o)
     t->attempts = o->attempts;
     t->body = body;
     core_strlcpy(t->url, o->url, sizeof t->url);
+    t->row = *o;
+    t->row.body = NULL; /* borrowed from the query's row: gone after this callback */
     t->headers = sns_headers(o);
     if (!strcmp(o->message_type, "Notification") && !(t->message = strdup(o->body)))
         abort();

@@ -185,9 +185,13 @@ static int topic_lost(struct feedback *fb, struct store_conn *c, struct store_no
     return feedback_forwarding_notice(fb, c, n, why, out);
 }
 
+static int publish(struct feedback *fb, struct store_conn *c, const char *topic_arn,
+                   const char *subject, const char *message, bool forwarded,
+                   struct feedback_outgoing *out);
+
 static int publish_event(struct feedback *fb, struct store_conn *c, struct store_notify *n,
                          struct mail_info *mi, const struct store_event *events, int count,
-                         struct feedback_outgoing *out)
+                         bool forwarded, struct feedback_outgoing *out)
 {
     const char *topic = topic_for(n, events[0].type);
     if (!topic[0])
@@ -205,7 +209,7 @@ static int publish_event(struct feedback *fb, struct store_conn *c, struct store
     free(ptrs);
     if (!json)
         return STORE_ERROR;
-    int rc = feedback_publish(fb, c, topic, NULL, json, out);
+    int rc = publish(fb, c, topic, NULL, json, forwarded, out);
     free(json);
     if (rc == STORE_NOT_FOUND)
         rc = topic_lost(fb, c, n, topic, out);
@@ -235,9 +239,9 @@ static void sub_add(const struct store_subscription *s, void *ctx)
 
 /* message_id: SNS's, one per published message, the same for every subscription. */
 static int outbox_add(struct store_conn *c, const struct store_subscription *s, const char *type,
-                      const char *message_id, const char *message)
+                      const char *message_id, const char *message, bool forwarded)
 {
-    struct store_outbox o = {.body = message, .created_ms = core_now_ms()};
+    struct store_outbox o = {.body = message, .created_ms = core_now_ms(), .forwarded = forwarded};
     o.next_ms = o.created_ms;
     core_strlcpy(o.subscription_arn, s->arn, sizeof o.subscription_arn);
     core_strlcpy(o.topic_arn, s->topic_arn, sizeof o.topic_arn);
@@ -287,8 +291,11 @@ static int email_publish(struct feedback *fb, struct store_conn *c,
     return rc;
 }
 
-int feedback_publish(struct feedback *fb, struct store_conn *c, const char *topic_arn,
-                     const char *subject, const char *message, struct feedback_outgoing *out)
+/* forwarded: the event also goes by email, so a subscriber given up on needs no fallback
+ * forward of it. */
+static int publish(struct feedback *fb, struct store_conn *c, const char *topic_arn,
+                   const char *subject, const char *message, bool forwarded,
+                   struct feedback_outgoing *out)
 {
     struct store_topic t;
     int rc = store_topic_get(c, topic_arn, &t);
@@ -301,12 +308,18 @@ int feedback_publish(struct feedback *fb, struct store_conn *c, const char *topi
     for (int i = 0; rc == STORE_OK && i < l.count; i++) {
         const struct store_subscription *s = &l.items[i];
         if (!strncmp(s->protocol, "http", 4))
-            rc = outbox_add(c, s, "Notification", message_id, message);
+            rc = outbox_add(c, s, "Notification", message_id, message, forwarded);
         else
             rc = email_publish(fb, c, s, message_id, subject, message, out);
     }
     free(l.items);
     return rc;
+}
+
+int feedback_publish(struct feedback *fb, struct store_conn *c, const char *topic_arn,
+                     const char *subject, const char *message, struct feedback_outgoing *out)
+{
+    return publish(fb, c, topic_arn, subject, message, false, out);
 }
 
 int feedback_confirmation(struct feedback *fb, struct store_conn *c,
@@ -320,7 +333,7 @@ int feedback_confirmation(struct feedback *fb, struct store_conn *c,
     if (!strncmp(sub->protocol, "http", 4)) {
         char message_id[37];
         core_uuid4(message_id);
-        return outbox_add(c, sub, "SubscriptionConfirmation", message_id, text);
+        return outbox_add(c, sub, "SubscriptionConfirmation", message_id, text, false);
     }
     char url[STORE_ARN_LEN * 3 + 600];
     feedback_subscribe_url(&fb->cfg, sub->topic_arn, sub->token, url, sizeof url);
@@ -451,9 +464,11 @@ static int record_causes(struct feedback *fb, struct store_conn *c, const struct
         rc = store_notify_get(c, mi.msg.account_id, mi.msg.region, mi.msg.identity, &n);
         rc = rc == STORE_NOT_FOUND ? STORE_OK : rc;
     }
+    bool forwarded = forward && forwarded_type(evs[0].type);
     if (rc == STORE_OK)
-        rc = publish_event(fb, c, &n, &mi, evs, count, out);
-    if (rc == STORE_OK && forward && n.forwarding && forwarded_type(evs[0].type))
+        rc = publish_event(fb, c, &n, &mi, evs, count, forwarded && n.forwarding, out);
+    /* a topic found gone while publishing turns forwarding on: n says so now */
+    if (rc == STORE_OK && forwarded && n.forwarding)
         rc = forward_event(fb, c, &mi, evs, count, report, report_len, out);
     mail_info_free(&mi);
     return rc;
@@ -509,37 +524,46 @@ static void event_pick(const struct store_event *e, void *ctx)
 }
 
 /* The identity of the notification's message gets forwarding back on (and the account
- * is told); the bounce or complaint itself is forwarded now, since while forwarding was
- * off that subscriber was its only way to the sender. */
+ * is told), and the bounce or complaint itself is forwarded now unless it went by email
+ * when it happened: while forwarding was off, that subscriber was its only way to the
+ * sender. Once for the SNS message, whichever of its subscriptions fail. */
 static int fallback_forward(struct feedback *fb, struct store_conn *c, const char *message_id,
-                            const char *feedback_id, const char *why, struct feedback_outgoing *out)
+                            const char *feedback_id, const char *sns_message_id, const char *why,
+                            struct feedback_outgoing *out)
 {
     struct mail_info mi;
     int rc = mail_info_load(c, message_id, &mi);
     struct store_notify n = {0};
     if (rc == STORE_OK)
         rc = store_notify_get(c, mi.msg.account_id, mi.msg.region, mi.msg.identity, &n);
-    if (rc != STORE_OK || n.forwarding) { /* unknown, or it was forwarded already */
+    if (rc != STORE_OK) { /* an identity without settings forwards: it was forwarded */
         mail_info_free(&mi);
         return rc == STORE_ERROR ? rc : STORE_OK;
     }
-    n.forwarding = true;
+    if (!n.forwarding) {
+        n.forwarding = true;
+        rc = store_notify_put(c, &n);
+        if (rc == STORE_OK)
+            rc = feedback_forwarding_notice(fb, c, &n, why, out);
+    }
     struct event_pick pick = {feedback_id, NULL, 0, 0};
-    rc = store_notify_put(c, &n);
-    if (rc == STORE_OK)
-        rc = feedback_forwarding_notice(fb, c, &n, why, out);
     if (rc == STORE_OK)
         rc = store_event_list(c, message_id, event_pick, &pick);
     if (rc == STORE_OK && pick.count)
         rc = forward_event(fb, c, &mi, pick.items, pick.count, NULL, 0, out);
+    if (rc == STORE_OK)
+        rc = store_outbox_forwarded(c, sns_message_id);
     free(pick.items);
     mail_info_free(&mi);
     return rc;
 }
 
-int feedback_delivery_failed(struct feedback *fb, struct store_conn *c, const char *message,
-                             const char *endpoint, struct feedback_outgoing *out)
+int feedback_delivery_failed(struct feedback *fb, struct store_conn *c,
+                             const struct store_outbox *row, const char *message,
+                             struct feedback_outgoing *out)
 {
+    if (row->forwarded)
+        return STORE_OK; /* it went by email when it happened, or by an earlier fallback */
     json_t *root = json_loads(message, 0, NULL);
     const char *type = json_string_value(json_object_get(root, "notificationType"));
     const char *mid =
@@ -549,8 +573,8 @@ int feedback_delivery_failed(struct feedback *fb, struct store_conn *c, const ch
     int rc = STORE_OK;
     if (type && mid && fid && (!strcmp(type, "Bounce") || !strcmp(type, "Complaint"))) {
         char why[STORE_ENDPOINT_LEN + 96];
-        snprintf(why, sizeof why, "a %s notification could not be delivered to %s", type, endpoint);
-        rc = fallback_forward(fb, c, mid, fid, why, out);
+        snprintf(why, sizeof why, "a %s notification could not be delivered to %s", type, row->url);
+        rc = fallback_forward(fb, c, mid, fid, row->message_id, why, out);
     }
     json_decref(root);
     return rc;

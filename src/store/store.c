@@ -935,6 +935,10 @@ int store_outbox_insert(struct store_conn *c, struct store_outbox *o)
 {
     return c->be->outbox_insert(c, o);
 }
+int store_outbox_forwarded(struct store_conn *c, const char *message_id)
+{
+    return c->be->outbox_forwarded(c, message_id);
+}
 int store_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
                      store_outbox_cb cb, void *ctx)
 {

@@ -479,10 +479,13 @@ struct store_outbox {
     int64_t next_ms; /* due */
     char state[12];  /* pending, failed */
     char last_error[256];
+    bool forwarded; /* its event went by email too: a fallback need not forward it again */
 };
 typedef void (*store_outbox_cb)(const struct store_outbox *o, void *ctx);
 /* Sets o->id; state "" is pending. */
 int store_outbox_insert(struct store_conn *c, struct store_outbox *o);
+/* Marks every row of the SNS message message_id forwarded (one fallback for them all). */
+int store_outbox_forwarded(struct store_conn *c, const char *message_id);
 /* Pending rows due at now_ms, oldest first, with id > after_id. */
 int store_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
                      store_outbox_cb cb, void *ctx);

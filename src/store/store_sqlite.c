@@ -107,13 +107,14 @@ static const char *const migrations[] = {
     " mail_from TEXT NOT NULL, rcpt TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL,"
     " data BLOB NOT NULL);",
     /* 6 -> 7: subscription confirmations sent, for Subscribe's limits; subscriptions
-     * confirmed with AuthenticateOnUnsubscribe */
+     * confirmed with AuthenticateOnUnsubscribe; outbox rows whose event went by email too */
     "CREATE TABLE sns_confirmations (id INTEGER PRIMARY KEY, account_id TEXT NOT NULL,"
     " topic_arn TEXT NOT NULL, endpoint TEXT NOT NULL, email INTEGER NOT NULL,"
     " sent_ms INTEGER NOT NULL);"
     "CREATE INDEX sns_confirmations_sent ON sns_confirmations (account_id, email, sent_ms);"
     "CREATE INDEX sns_confirmations_endpoint ON sns_confirmations (topic_arn, endpoint, sent_ms);"
-    "ALTER TABLE subscriptions ADD COLUMN authenticate_unsubscribe INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE subscriptions ADD COLUMN authenticate_unsubscribe INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE outbox ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0;",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

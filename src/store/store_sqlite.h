@@ -113,6 +113,7 @@ int sqlite_outbox_update(struct store_conn *c, int64_t id, int attempts, int64_t
                          bool failed, const char *last_error);
 int sqlite_outbox_list(struct store_conn *c, const char *state, int limit, store_outbox_cb cb,
                        void *ctx);
+int sqlite_outbox_forwarded(struct store_conn *c, const char *message_id);
 int sqlite_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r);
 int sqlite_confirmations_get(struct store_conn *c, const char *account_id, const char *topic_arn,
                              const char *endpoint, int64_t since_ms,
@@ -131,9 +132,10 @@ int sqlite_feedback_report_list(struct store_conn *c, int64_t id, int limit,
     .subscription_by_token = sqlite_subscription_by_token,                                         \
     .subscription_delete = sqlite_subscription_delete,                                             \
     .subscription_list = sqlite_subscription_list, .outbox_insert = sqlite_outbox_insert,          \
-    .outbox_due = sqlite_outbox_due, .outbox_delete = sqlite_outbox_delete,                        \
-    .outbox_update = sqlite_outbox_update, .outbox_list = sqlite_outbox_list,                      \
-    .confirmations_get = sqlite_confirmations_get, .confirmation_note = sqlite_confirmation_note,  \
+    .outbox_forwarded = sqlite_outbox_forwarded, .outbox_due = sqlite_outbox_due,                  \
+    .outbox_delete = sqlite_outbox_delete, .outbox_update = sqlite_outbox_update,                  \
+    .outbox_list = sqlite_outbox_list, .confirmations_get = sqlite_confirmations_get,              \
+    .confirmation_note = sqlite_confirmation_note,                                                 \
     .feedback_report_insert = sqlite_feedback_report_insert,                                       \
     .feedback_report_list = sqlite_feedback_report_list
 

@@ -24,6 +24,7 @@ enum notify_stmt {
     NS_SUBSCRIPTION_LIST_TOPIC,
     NS_SUBSCRIPTION_LIST_ACCOUNT,
     NS_OUTBOX_INSERT,
+    NS_OUTBOX_FORWARDED,
     NS_OUTBOX_DUE,
     NS_OUTBOX_DELETE,
     NS_OUTBOX_UPDATE,
@@ -49,7 +50,7 @@ _Static_assert(SQLITE_NOTIFY_SLOT + NS_COUNT <= SQLITE_MORE_STMTS, "too few sqli
     " authenticate_unsubscribe"
 #define OUTBOX_COLS                                                                                \
     "id, subscription_arn, topic_arn, url, message_type, message_id, body, attempts,"              \
-    " created_ms, next_ms, state, last_error"
+    " created_ms, next_ms, state, last_error, forwarded"
 #define REPORT_COLS "id, received_ms, mail_from, rcpt, kind, reason, data"
 
 static const char *const notify_sql[NS_COUNT] = {
@@ -84,9 +85,11 @@ static const char *const notify_sql[NS_COUNT] = {
     [NS_SUBSCRIPTION_LIST_ACCOUNT] = "SELECT " SUBSCRIPTION_COLS " FROM subscriptions WHERE"
                                      " account_id=? AND arn > ? ORDER BY arn LIMIT ?",
     /* A row is pending unless said otherwise. */
-    [NS_OUTBOX_INSERT] = "INSERT INTO outbox (subscription_arn, topic_arn, url, message_type,"
-                         " message_id, body, attempts, created_ms, next_ms, state, last_error)"
-                         " VALUES (?,?,?,?,?,?,?,?,?,coalesce(nullif(?,''),'pending'),?)",
+    [NS_OUTBOX_INSERT] =
+        "INSERT INTO outbox (subscription_arn, topic_arn, url, message_type,"
+        " message_id, body, attempts, created_ms, next_ms, state, last_error,"
+        " forwarded) VALUES (?,?,?,?,?,?,?,?,?,coalesce(nullif(?,''),'pending'),?,?)",
+    [NS_OUTBOX_FORWARDED] = "UPDATE outbox SET forwarded=1 WHERE message_id=?",
     [NS_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE state='pending' AND next_ms <= ?"
                       " AND id > ? ORDER BY id LIMIT ?",
     [NS_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id=?",
@@ -314,6 +317,7 @@ static void read_outbox(sqlite3_stmt *st, void *out)
     o->next_ms = sqlite3_column_int64(st, 9);
     col_text(st, 10, o->state, sizeof o->state);
     col_text(st, 11, o->last_error, sizeof o->last_error);
+    o->forwarded = sqlite3_column_int(st, 12);
 }
 
 static void emit_outbox(const void *rec, void *ctx)
@@ -331,13 +335,19 @@ static int outbox_rows(struct store_conn *c, sqlite3_stmt *st, store_outbox_cb c
 
 int sqlite_outbox_insert(struct store_conn *c, struct store_outbox *o)
 {
-    int rc = sqlite_run(c, notify_prepare(c, NS_OUTBOX_INSERT, "ssssssiiiss", o->subscription_arn,
-                                          o->topic_arn, o->url, o->message_type, o->message_id,
-                                          o->body ? o->body : "", (int64_t)o->attempts,
-                                          o->created_ms, o->next_ms, o->state, o->last_error));
+    int rc =
+        sqlite_run(c, notify_prepare(c, NS_OUTBOX_INSERT, "ssssssiiissb", o->subscription_arn,
+                                     o->topic_arn, o->url, o->message_type, o->message_id,
+                                     o->body ? o->body : "", (int64_t)o->attempts, o->created_ms,
+                                     o->next_ms, o->state, o->last_error, (int)o->forwarded));
     if (rc == STORE_OK)
         o->id = sqlite3_last_insert_rowid(sqlite_conn_db(c));
     return rc;
+}
+
+int sqlite_outbox_forwarded(struct store_conn *c, const char *message_id)
+{
+    return run_any(c, notify_prepare(c, NS_OUTBOX_FORWARDED, "s", message_id));
 }
 
 int sqlite_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,

@@ -566,9 +566,16 @@ def test_subscriber_gone_falls_back_to_forwarding(inst, sns, receiver, mailbox):
     wait_until(lambda: len([p for p in dead.notifications()]) >= 2, 20,
                what="the two AmazonSnsSubscriptionSucceeded messages")
     dead.stop()
-    mid = send_mail(inst, sim("bounce"), source=sender)
-    fwd = mailbox.wait_message(sender, timeout=40)
-    assert b"message/delivery-status" in fwd.data and mid.encode() in fwd.data
+    # two bounces while forwarding is off: each is forwarded once its notification is given
+    # up on, the second too, though the first has turned forwarding back on meanwhile
+    mids = [send_mail(inst, sim("bounce"), source=sender) for _ in range(2)]
+
+    def forwarded(mid):
+        return [m for m in mailbox.received(sender)
+                if b"message/delivery-status" in m.data and mid.encode() in m.data]
+    wait_until(lambda: all(forwarded(mid) for mid in mids), 40, what="both bounces forwarded")
+    time.sleep(1)
+    assert [len(forwarded(mid)) for mid in mids] == [1, 1]
     a = inst.client().get_identity_notification_attributes(
         Identities=[sender])["NotificationAttributes"][sender]
     assert a["ForwardingEnabled"] is True and a["BounceTopic"] == arn, a

@@ -418,6 +418,13 @@ static void test_outbox(struct store_conn *c)
     CHECK_STR(due.last.topic_arn, TOPIC_B);
     CHECK_STR(due.last.message_type, "Notification");
     CHECK_STR(due.last.message_id, "6e1b0c3a-0000-4000-8000-000000000001");
+    CHECK(!due.last.forwarded);
+    /* One fallback forward marks every row of the SNS message. */
+    CHECK(store_outbox_forwarded(c, "6e1b0c3a-0000-4000-8000-000000000001") == STORE_OK);
+    CHECK(store_outbox_forwarded(c, "no-such-message") == STORE_OK);
+    struct outbox_seen marked = {0};
+    CHECK(store_outbox_due(c, 500, 0, 10, outbox_keep, &marked) == STORE_OK && marked.n == 2 &&
+          marked.last.forwarded);
     struct outbox_seen one = {0}, after = {0};
     CHECK(store_outbox_due(c, 500, 0, 1, outbox_keep, &one) == STORE_OK && one.n == 1 &&
           one.last.id == first);
