@@ -72,15 +72,17 @@ enum delivery_sim {
 };
 enum delivery_sim delivery_simulator(const char *address);
 
-/* The VERP envelope sender of a message's recipient (idx < 0: the whole message), with a
+/* The VERP envelope sender of a message's recipient idx, or with batch of a transaction of
+ * several recipients of one domain whose first is idx (idx < 0: the whole message), with a
  * MAC under key (store_derive_key(store, DELIVERY_VERP_KEY_LABEL)). */
 #define DELIVERY_VERP_KEY_LEN 32
 #define DELIVERY_VERP_KEY_LABEL "verp"
 void delivery_verp_encode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *message_id,
-                          int idx, const char *bounce_domain, char *out, size_t outlen);
+                          int idx, bool batch, const char *bounce_domain, char *out, size_t outlen);
 /* Parses a VERP address; false when it is not one of ours (wrong domain, shape or MAC).
- * *idx is -1 for a whole-message address. */
+ * *idx is -1 for a whole-message address; *batch says it is a transaction's first. */
 bool delivery_verp_decode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *address,
-                          const char *bounce_domain, char *message_id, size_t idlen, int *idx);
+                          const char *bounce_domain, char *message_id, size_t idlen, int *idx,
+                          bool *batch);
 
 #endif

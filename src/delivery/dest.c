@@ -284,8 +284,9 @@ static bool conn_start_tx(struct dl_conn *c)
     m->sending++;
     for (int i = 0; i < c->batch_count; i++)
         c->rcpt_ptrs[i] = c->batch[i]->address;
-    delivery_verp_encode(d->verp_key, m->id, c->batch_count == 1 ? first->idx : -1,
-                         d->bounce_domain, c->mail_from, sizeof c->mail_from);
+    /* a batch is of one domain (one destination), but in relay mode */
+    delivery_verp_encode(d->verp_key, m->id, first->idx, c->batch_count > 1, d->bounce_domain,
+                         c->mail_from, sizeof c->mail_from);
     c->tx = (struct smtp_client_tx){c->mail_from, c->rcpt_ptrs, c->batch_count,
                                     m->data,      m->len,       m->eightbit};
     smtp_client_send(c->client, &c->tx, on_tx_done, c);

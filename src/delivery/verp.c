@@ -1,6 +1,7 @@
 /* VERP envelope senders (spec 20 §3.1): <id>-<recipient index>-<mac>@<bounce domain>, or
- * <id>-<mac>@<bounce domain> for a transaction with several recipients, whose bounces
- * name the recipient themselves (the DSN's Final-Recipient). <id> is the MessageId's 48
+ * <id>-b<index of its first recipient>-<mac>@<bounce domain> for a transaction with several
+ * recipients (of one domain), whose bounces name the recipient themselves (the DSN's
+ * Final-Recipient); <id>-<mac>@..., the whole message, is still read. <id> is the MessageId's 48
  * hex digits without its dashes and fixed "-000000" tail, so that the local part stays
  * within RFC 5321's 64 octets. The MAC (HMAC-SHA256 under a key only sesamed knows, 40
  * bits in base32) makes forged addresses fail: reports for messages we never sent, or
@@ -45,7 +46,7 @@ static bool message_id_shape(const char *s)
 }
 
 void delivery_verp_encode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *message_id,
-                          int idx, const char *bounce_domain, char *out, size_t outlen)
+                          int idx, bool batch, const char *bounce_domain, char *out, size_t outlen)
 {
     char local[96], mac[MAC_LEN + 1];
     size_t n = 0;
@@ -56,18 +57,21 @@ void delivery_verp_encode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const 
     if (!message_id_shape(message_id))
         snprintf(local, sizeof local, "%s", "invalid"); /* never ours: cannot be decoded */
     if (idx >= 0)
-        snprintf(local + strlen(local), sizeof local - strlen(local), "-%d", idx);
+        snprintf(local + strlen(local), sizeof local - strlen(local), "-%s%d", batch ? "b" : "",
+                 idx);
     verp_mac(key, local, strlen(local), mac);
     snprintf(out, outlen, "%s-%s@%s", local, mac, bounce_domain);
 }
 
-/* "-<digits>" between the id and the MAC: the recipient's index. */
-static bool index_part(const char *p, size_t len, int *idx)
+/* "-<digits>" between the id and the MAC: the recipient's index; "-b<digits>": a batch's. */
+static bool index_part(const char *p, size_t len, int *idx, bool *batch)
 {
-    if (len < 2 || len > 6 || p[0] != '-')
+    *batch = len > 2 && p[1] == 'b';
+    size_t from = *batch ? 2 : 1;
+    if (len <= from || len - from > 5 || p[0] != '-')
         return false;
     int n = 0;
-    for (size_t i = 1; i < len; i++) {
+    for (size_t i = from; i < len; i++) {
         if (p[i] < '0' || p[i] > '9')
             return false;
         n = n * 10 + (p[i] - '0');
@@ -83,7 +87,8 @@ static void message_id_from_hex(const char *hex, char *out)
 }
 
 bool delivery_verp_decode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *address,
-                          const char *bounce_domain, char *message_id, size_t idlen, int *idx)
+                          const char *bounce_domain, char *message_id, size_t idlen, int *idx,
+                          bool *batch)
 {
     const char *at = strrchr(address, '@');
     if (!at || strcasecmp(at + 1, bounce_domain) || idlen <= ID_LEN)
@@ -95,13 +100,15 @@ bool delivery_verp_decode(const unsigned char key[DELIVERY_VERP_KEY_LEN], const 
     if (address[signed_len] != '-')
         return false;
     int n = -1;
-    if (signed_len > HEX_LEN && !index_part(address + HEX_LEN, signed_len - HEX_LEN, &n))
+    bool b = false;
+    if (signed_len > HEX_LEN && !index_part(address + HEX_LEN, signed_len - HEX_LEN, &n, &b))
         return false;
     char want[MAC_LEN + 1];
     verp_mac(key, address, signed_len, want);
     if (strncasecmp(want, address + signed_len + 1, MAC_LEN))
         return false;
     *idx = n;
+    *batch = b;
     message_id_from_hex(address, message_id);
     return true;
 }

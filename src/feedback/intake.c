@@ -23,7 +23,9 @@ struct intake_job {
     char rcpt[STORE_IDENTITY_LEN];
     char message_id[80]; /* from the VERP address, when one was used */
     int idx;             /* the recipient a per-recipient VERP address names; -1: none */
+    int batch_idx;       /* the first recipient of the batch a batch's address names; -1 */
     bool by_rcpt;        /* mapped by the VERP address the report was sent to */
+    char batch_domain[STORE_IDENTITY_LEN]; /* the batch's recipients' domain, once known */
     struct feedback_outgoing out;
     void (*done)(void *arg, bool ok);
     void *arg;
@@ -52,7 +54,8 @@ static bool intake_rcpt_ok(const char *address, void *ctx)
     struct feedback *fb = ctx;
     char id[80];
     int idx;
-    if (delivery_verp_decode(fb->verp_key, address, fb->bounce_domain, id, sizeof id, &idx))
+    bool batch;
+    if (delivery_verp_decode(fb->verp_key, address, fb->bounce_domain, id, sizeof id, &idx, &batch))
         return true;
     const char *at = strrchr(address, '@');
     return at && !strcasecmp(at + 1, fb->bounce_domain) &&
@@ -109,17 +112,28 @@ static bool message_id_from_header(const struct feedback *fb, const char *mid, c
     return true;
 }
 
+/* A VERP address's message, and its recipient or its batch's first into the job. */
+static bool job_verp(struct intake_job *j, const char *address)
+{
+    int idx;
+    bool batch;
+    if (!delivery_verp_decode(j->fb->verp_key, address, j->fb->bounce_domain, j->message_id,
+                              sizeof j->message_id, &idx, &batch))
+        return false;
+    j->idx = batch ? -1 : idx;
+    j->batch_idx = batch ? idx : -1;
+    return true;
+}
+
 /* Which message: the VERP address it came to, else the returned original's. */
 static bool job_message(struct intake_job *j)
 {
     if (j->message_id[0])
         return true;
     const struct feedback_report *r = j->report;
-    if (r->original_return_path[0] &&
-        delivery_verp_decode(j->fb->verp_key, r->original_return_path, j->fb->bounce_domain,
-                             j->message_id, sizeof j->message_id, &j->idx))
+    if (r->original_return_path[0] && job_verp(j, r->original_return_path))
         return true;
-    j->idx = -1;
+    j->idx = j->batch_idx = -1;
     return r->original_message_id[0] && message_id_from_header(j->fb, r->original_message_id,
                                                                j->message_id, sizeof j->message_id);
 }
@@ -156,9 +170,15 @@ static void dsn_classify(const struct feedback_report_recipient *b, struct store
     core_strlcpy(e->remote_mta, b->remote_mta, sizeof e->remote_mta);
 }
 
+static const char *domain_of(const char *address)
+{
+    const char *at = strrchr(address, '@');
+    return at ? at + 1 : "";
+}
+
 /* The message's recipient a DSN block is about. A per-recipient VERP address (its idx)
  * bounds what a report may say: only that recipient, whatever the blocks name, so that a
- * report cannot be aimed at the other recipients. */
+ * report cannot be aimed at the other recipients; a batch's, only its domain's. */
 static const struct store_recipient *dsn_recipient(const struct intake_job *j,
                                                    const struct rcpt_list *l,
                                                    const struct feedback_report_recipient *b,
@@ -168,6 +188,9 @@ static const struct store_recipient *dsn_recipient(const struct intake_job *j,
     const struct store_recipient *named = rcpt_by_address(l, b->final_recipient);
     if (!named)
         named = rcpt_by_address(l, b->original_recipient);
+    /* a batch's address: only its recipients, who are of one domain */
+    if (named && j->batch_domain[0] && strcasecmp(domain_of(named->address), j->batch_domain))
+        named = NULL;
     if (!one)
         return named;
     /* the VERP recipient: named by the block, or the only failed block (forwarded mail) */
@@ -195,12 +218,6 @@ static int dsn_events(const struct intake_job *j, const struct store_message *m,
         dsn_classify(b, &evs[n++]);
     }
     return n;
-}
-
-static const char *domain_of(const char *address)
-{
-    const char *at = strrchr(address, '@');
-    return at ? at + 1 : "";
 }
 
 /* The last two labels of a domain: a feedback loop reports from arf.mail.example.com
@@ -261,12 +278,21 @@ static int autoreply_events(const struct intake_job *j, const struct store_messa
 
 /* ---- recording ---- */
 
+/* Whether the report speaks for e's recipient with authority: it came to the VERP
+ * address that recipient's servers saw (whose MAC only they could have seen): its own
+ * (the events are then its alone), or its transaction's, when of its own domain. A batch's
+ * other recipient could otherwise bounce everyone else of the message. */
+static bool vouched(const struct intake_job *j, const struct store_event *e)
+{
+    return j->by_rcpt && (j->idx >= 0 || (j->batch_domain[0] &&
+                                          !strcasecmp(domain_of(e->recipient), j->batch_domain)));
+}
+
 /* A hard bounce lists its address (spec 20 §5.5.4), as a 5xx to RCPT does in delivery,
- * but only on the word of a report sent to the address's own VERP address, whose MAC
- * only its recipient's servers could have seen. */
+ * on the word of a vouched report. */
 static bool suppresses(const struct intake_job *j, const struct store_event *e)
 {
-    return j->by_rcpt && !strcmp(e->bounce_type, "Permanent");
+    return vouched(j, e) && !strcmp(e->bounce_type, "Permanent");
 }
 
 static int stats_and_suppression(struct intake_job *j, struct store_conn *c,
@@ -280,7 +306,7 @@ static int stats_and_suppression(struct intake_job *j, struct store_conn *c,
     p.complaints = !strcmp(evs[0].type, "Complaint"); /* one report, one complaint */
     for (int i = 0; i < n; i++) {
         /* a bounce rate moves only on reports sent to the message's own VERP address */
-        p.bounces += j->by_rcpt && !strcmp(evs[i].bounce_type, "Permanent");
+        p.bounces += vouched(j, &evs[i]) && !strcmp(evs[i].bounce_type, "Permanent");
         if (!suppresses(j, &evs[i]))
             continue;
         struct store_suppressed s = {.created_ms = evs[i].created_ms,
@@ -387,6 +413,9 @@ static int intake_write(struct store_conn *c, void *ctx)
         return rc;
     struct rcpt_list l = {0};
     rc = store_queue_list(c, j->message_id, false, rcpt_add, &l);
+    const struct store_recipient *first = rcpt_by_idx(&l, j->batch_idx);
+    if (first)
+        core_strlcpy(j->batch_domain, domain_of(first->address), sizeof j->batch_domain);
     if (rc == STORE_OK)
         rc = record_mapped(c, j, &m, &l);
     free(l.items);
@@ -444,13 +473,12 @@ static void intake_receive(const char *mail_from, const char *const *rcpts, int 
     j->fb = fb;
     j->done = done;
     j->arg = arg;
-    j->idx = -1;
+    j->idx = j->batch_idx = -1;
     feedback_outgoing_init(&j->out);
     core_strlcpy(j->mail_from, mail_from, sizeof j->mail_from);
     core_strlcpy(j->rcpt, rcpt_count ? rcpts[0] : "", sizeof j->rcpt);
     for (int i = 0; i < rcpt_count && !j->by_rcpt; i++)
-        j->by_rcpt = delivery_verp_decode(fb->verp_key, rcpts[i], fb->bounce_domain, j->message_id,
-                                          sizeof j->message_id, &j->idx);
+        j->by_rcpt = job_verp(j, rcpts[i]);
     j->base = base;
     if (fb->pool) /* GMime on a 10 MB report takes a while: not on the I/O thread */
         core_pool_run(fb->pool, base, intake_parse, intake_submit, j);

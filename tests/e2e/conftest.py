@@ -905,12 +905,13 @@ def route_mx(zone, domain, *hosts):
     return names
 
 
-def verp_sender(message_id, idx, domain):
-    """A regex for the VERP envelope sender of a message's recipient idx (None: a
-    transaction with several recipients): the MessageId's 48 hex digits, the index, and an
-    8-character base32 MAC (README, "Delivery")."""
+def verp_sender(message_id, idx, domain, batch=False):
+    """A regex for the VERP envelope sender of a message's recipient idx (with batch: of a
+    transaction with several recipients whose first is idx): the MessageId's 48 hex digits,
+    the index ("b" before it for a batch), and an 8-character base32 MAC (README,
+    "Delivery")."""
     digits = message_id.replace("-", "")[:48]
-    index = "" if idx is None else "-%d" % idx
+    index = "-%s%d" % ("b" if batch else "", idx)
     return re.compile(r"^%s%s-[a-z2-7]{8}@%s$" % (digits, index, re.escape(domain)))
 
 

@@ -652,6 +652,36 @@ def test_reports_cannot_be_aimed_at_other_recipients(inst, sns, receiver, mailbo
     assert not inst.suppression_show(b), "only a report to b's own VERP address lists b"
 
 
+def test_a_batch_address_speaks_for_its_own_domain_only(inst, mailbox, module_servers, port,
+                                                          dns):
+    """Recipients of one domain share a transaction and its VERP address (-b<first>-):
+    a DSN sent to it may bounce them, listed, but not a recipient at another domain, who
+    never saw that address."""
+    sender = new_sender(inst, mailbox)
+    rcv = module_servers.receiver(port=port)
+    da, db = unique_domain("batch-a"), unique_domain("batch-b")
+    route_mx(dns.zone, da, rcv.host)
+    route_mx(dns.zone, db, rcv.host)
+    a1, a2, victim = "a1@" + da, "a2@" + da, "victim@" + db
+    mid = send_mail(inst, [a1, a2, victim], source=sender)
+    batch = rcv.wait_message(a1).mail_from
+    assert rcv.wait_message(a2).mail_from == batch and "-b" in batch.split("@")[0], batch
+    assert rcv.wait_message(victim).mail_from != batch
+    inst.wait_final(mid)
+    before = len(inst.sesame("feedback", "list").stdout.splitlines())
+    send_report(inst, batch, MULTI_DSN.format(to=batch, blocks=dsn_block(victim, "5.1.1"),
+                                              mid=mid, mid_domain=MESSAGE_ID_DOMAIN))
+    wait_until(lambda: len(inst.sesame("feedback", "list").stdout.splitlines()) > before, 10,
+               what="the report kept aside")
+    assert not events_of(inst.queue_show(mid), victim, "Bounce")
+    assert not inst.suppression_show(victim)
+    # the same address bouncing a2, of its own domain: recorded and listed
+    send_report(inst, batch, MULTI_DSN.format(to=batch, blocks=dsn_block(a2, "5.1.1"),
+                                              mid=mid, mid_domain=MESSAGE_ID_DOMAIN))
+    wait_until(lambda: events_of(inst.queue_show(mid), a2, "Bounce"), 10, what="a2's bounce")
+    assert inst.suppression_show(a2), "a bounce through its transaction's address lists a2"
+
+
 def test_private_endpoints_are_refused_unless_allowed(instance):
     """notifications.allow_private_endpoints = false (the production default): a
     subscription on loopback is never reached; the POST fails and is kept as failed."""

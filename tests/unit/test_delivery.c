@@ -63,39 +63,55 @@ static void test_simulator(void)
 static void test_verp(void)
 {
     const char *id = "000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000";
+    const char *bd = "bounces.example.org";
     unsigned char key[DELIVERY_VERP_KEY_LEN], other[DELIVERY_VERP_KEY_LEN];
     memset(key, 7, sizeof key);
     memset(other, 8, sizeof other);
     char addr[200], back[100];
     int idx = -5;
-    delivery_verp_encode(key, id, 7, "bounces.example.org", addr, sizeof addr);
+    bool batch = true;
+    delivery_verp_encode(key, id, 7, false, bd, addr, sizeof addr);
     CHECK(!strncmp(addr, "000001a234a5fc15f9beb79dbaed4764b24d6888d77c59af-7-", 51));
     CHECK(strlen(addr) == 51 + 8 + strlen("@bounces.example.org"));
     CHECK(strchr(addr, '@') - addr <= 64); /* RFC 5321's limit on a local part */
-    CHECK(delivery_verp_decode(key, addr, "Bounces.Example.org", back, sizeof back, &idx));
+    CHECK(delivery_verp_decode(key, addr, "Bounces.Example.org", back, sizeof back, &idx, &batch));
     CHECK_STR(back, id);
-    CHECK(idx == 7);
+    CHECK(idx == 7 && !batch);
     /* another key, or another recipient under the same MAC: not ours */
-    CHECK(!delivery_verp_decode(other, addr, "bounces.example.org", back, sizeof back, &idx));
+    CHECK(!delivery_verp_decode(other, addr, bd, back, sizeof back, &idx, &batch));
     char forged[200];
     snprintf(forged, sizeof forged, "%.49s8%s", addr, addr + 50);
-    CHECK(!delivery_verp_decode(key, forged, "bounces.example.org", back, sizeof back, &idx));
-    /* the largest index still fits 64 octets */
-    delivery_verp_encode(key, id, 99999, "bounces.example.org", addr, sizeof addr);
+    CHECK(!delivery_verp_decode(key, forged, bd, back, sizeof back, &idx, &batch));
+    /* a batch's: its first recipient's index, marked, under its own MAC */
+    char batch_addr[200];
+    delivery_verp_encode(key, id, 7, true, bd, batch_addr, sizeof batch_addr);
+    CHECK(!strncmp(batch_addr, "000001a234a5fc15f9beb79dbaed4764b24d6888d77c59af-b7-", 52));
+    CHECK(delivery_verp_decode(key, batch_addr, bd, back, sizeof back, &idx, &batch));
+    CHECK(idx == 7 && batch);
+    snprintf(forged, sizeof forged, "%.49s%s", addr, batch_addr + 49); /* b7 with 7's MAC */
+    memcpy(forged + 52, addr + 51, 8);
+    CHECK(!delivery_verp_decode(key, forged, bd, back, sizeof back, &idx, &batch));
+    /* the largest index still fits 64 octets, a batch's too */
+    delivery_verp_encode(key, id, 99999, false, bd, addr, sizeof addr);
     CHECK(strchr(addr, '@') - addr <= 64);
-    CHECK(delivery_verp_decode(key, addr, "bounces.example.org", back, sizeof back, &idx));
-    CHECK(idx == 99999);
-    delivery_verp_encode(key, id, -1, "bounces.example.org", addr, sizeof addr);
-    CHECK(delivery_verp_decode(key, addr, "bounces.example.org", back, sizeof back, &idx));
-    CHECK(idx == -1);
-    CHECK(!delivery_verp_decode(key, addr, "other.example.org", back, sizeof back, &idx));
-    CHECK(!delivery_verp_decode(key, "bob@bounces.example.org", "bounces.example.org", back,
-                                sizeof back, &idx));
+    CHECK(delivery_verp_decode(key, addr, bd, back, sizeof back, &idx, &batch));
+    CHECK(idx == 99999 && !batch);
+    delivery_verp_encode(key, id, 99999, true, bd, addr, sizeof addr);
+    CHECK(strchr(addr, '@') - addr == 64);
+    CHECK(delivery_verp_decode(key, addr, bd, back, sizeof back, &idx, &batch));
+    CHECK(idx == 99999 && batch);
+    /* the whole message's (an earlier form), still read */
+    delivery_verp_encode(key, id, -1, false, bd, addr, sizeof addr);
+    CHECK(delivery_verp_decode(key, addr, bd, back, sizeof back, &idx, &batch));
+    CHECK(idx == -1 && !batch);
+    CHECK(!delivery_verp_decode(key, addr, "other.example.org", back, sizeof back, &idx, &batch));
+    CHECK(
+        !delivery_verp_decode(key, "bob@bounces.example.org", bd, back, sizeof back, &idx, &batch));
     /* the old unsigned form is refused */
     CHECK(!delivery_verp_decode(key,
                                 "000001a234a5fc15-f9beb79d-baed-4764-b24d-6888d77c59af-000000-7@"
                                 "bounces.example.org",
-                                "bounces.example.org", back, sizeof back, &idx));
+                                bd, back, sizeof back, &idx, &batch));
 }
 
 /* ---- the store's queue ---- */
