@@ -341,6 +341,33 @@ static int keep(struct store_conn *c, struct intake_job *j, const char *reason)
 static int record_groups(struct intake_job *j, struct store_conn *c, struct store_event *evs,
                          int n);
 
+struct seen_events {
+    struct store_event *evs;
+    int n;
+};
+
+static void drop_seen(const struct store_event *e, void *ctx)
+{
+    struct seen_events *s = ctx;
+    for (int i = 0; i < s->n;)
+        if (s->evs[i].idx == e->idx && !strcmp(s->evs[i].type, e->type))
+            s->evs[i] = s->evs[--s->n];
+        else
+            i++;
+}
+
+/* A report says once what it says: the same bounce, complaint or auto-reply for a
+ * recipient again (a report sent twice, or replayed) changes nothing, counts nothing and
+ * is forwarded to nobody. */
+static int drop_repeats(struct store_conn *c, const char *message_id, struct store_event *evs,
+                        int *n)
+{
+    struct seen_events s = {evs, *n};
+    int rc = store_event_list(c, message_id, drop_seen, &s);
+    *n = s.n;
+    return rc;
+}
+
 static int record_mapped(struct store_conn *c, struct intake_job *j, const struct store_message *m,
                          const struct rcpt_list *l)
 {
@@ -362,8 +389,15 @@ static int record_mapped(struct store_conn *c, struct intake_job *j, const struc
     default:
         break;
     }
+    int found = n;
+    if (n && drop_repeats(c, m->id, evs, &n) != STORE_OK) {
+        free(evs);
+        return STORE_ERROR;
+    }
     int rc = n ? stats_and_suppression(j, c, m, evs, n)
-               : keep(c, j, "names none of the message's recipients as failed or complaining");
+             : found
+                 ? keep(c, j, "repeats what was recorded for its recipients already")
+                 : keep(c, j, "names none of the message's recipients as failed or complaining");
     if (n && rc == STORE_OK)
         rc = record_groups(j, c, evs, n);
     free(evs);
