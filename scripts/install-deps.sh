@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   # libraries (DESIGN.md, "Dependencies")
   libssl-dev libevent-dev libc-ares-dev libsqlite3-dev libpq-dev libjansson-dev
-  libinih-dev libgmime-3.0-dev libcurl4-openssl-dev
+  libinih-dev libgmime-3.0-dev libcurl4-openssl-dev libpsl-dev
   # runtime tools
   openssl sqlite3 ca-certificates
   # test clients and peers

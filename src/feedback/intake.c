@@ -7,6 +7,8 @@
 #include "feedback/feedback_internal.h"
 #include "smtp/smtp.h"
 
+#include <ctype.h>
+#include <libpsl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,23 +222,29 @@ static int dsn_events(const struct intake_job *j, const struct store_message *m,
     return n;
 }
 
-/* The last two labels of a domain: a feedback loop reports from arf.mail.example.com
- * about recipients at example.com. */
-static const char *domain_tail(const char *domain)
+/* The registrable domain (the Public Suffix List's, libpsl's built-in copy), lower-cased
+ * into out: a feedback loop reports from arf.mail.example.com about recipients at
+ * example.com, and arf.sky.co.uk about sky.co.uk, not every co.uk. False for a public
+ * suffix itself, or a name too long. */
+static bool registrable_domain(const char *domain, char *out, size_t outlen)
 {
-    const char *last = strrchr(domain, '.');
-    if (!last)
-        return domain;
-    for (const char *p = last - 1; p >= domain; p--)
-        if (*p == '.')
-            return p + 1;
-    return domain;
+    size_t n = strlen(domain);
+    if (!n || n >= outlen)
+        return false;
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (char)tolower((unsigned char)domain[i]);
+    const char *reg = psl_registrable_domain(psl_builtin(), out);
+    if (!reg)
+        return false;
+    memmove(out, reg, strlen(reg) + 1);
+    return true;
 }
 
 static bool same_provider(const char *recipient, const char *reporter)
 {
-    const char *a = domain_of(recipient), *b = domain_of(reporter);
-    return *a && *b && !strcasecmp(domain_tail(a), domain_tail(b));
+    char a[STORE_IDENTITY_LEN], b[STORE_IDENTITY_LEN];
+    return registrable_domain(domain_of(recipient), a, sizeof a) &&
+           registrable_domain(domain_of(reporter), b, sizeof b) && !strcmp(a, b);
 }
 
 /* ISPs redact who complained (spec 20 §5.5.5.1): the recipient the report names, else the

@@ -426,6 +426,29 @@ def test_arf_report_is_a_complaint(inst, sns, receiver, mailbox, module_servers,
     assert c2[0]["complaint"]["complaintFeedbackType"] == "other", c2
 
 
+def test_arf_provider_is_its_registrable_domain(inst, mailbox, module_servers, port, dns):
+    """A redacted report from arf.<sky>.co.uk is about the recipients at <sky>.co.uk, not
+    about everyone under co.uk (the Public Suffix List decides what a provider's domain is)."""
+    sender = new_sender(inst, mailbox)
+    rcv = module_servers.receiver(port=port)
+    tag = uuid.uuid4().hex[:8]
+    sky, bt = "sky%s.co.uk" % tag, "bt%s.co.uk" % tag
+    for d in (sky, bt):
+        route_mx(dns.zone, d, rcv.host)
+    to = ["reader@" + sky, "other@" + bt]
+    mid = send_mail(inst, to, source=sender)
+    original = rcv.wait_message(to[0]).data.decode()
+    inst.wait_final(mid)
+    original = re.sub(r"(?m)^To: .*$", "To: redacted@" + sky, original)
+    arf = ARF.format(isp=sky, bounce_domain=BOUNCE_DOMAIN, original=original)
+    with feedback_smtp(inst) as s:
+        s.sendmail("fbl@arf." + sky, ["fbl@" + BOUNCE_DOMAIN],
+                   arf.replace("\r\n", "\n").replace("\n", "\r\n").encode())
+    wait_until(lambda: events_of(inst.queue_show(mid), to[0], "Complaint"), 10,
+               what="the complaint")
+    assert not events_of(inst.queue_show(mid), to[1], "Complaint")
+
+
 def test_forged_and_foreign_addresses_are_refused(inst, mailbox, module_servers, port, dns):
     sender = new_sender(inst, mailbox)
     rcv = module_servers.receiver(port=port)
