@@ -16,9 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Report parts nest at most this deep (a DSN wrapped in a multipart/mixed is at 2). */
 #define REPORT_MAX_DEPTH 8
+/* What GMime is given at most: it builds an object per part and per header field, some
+ * fifty times the bytes for a message made of nothing else; real reports have a few. */
+#define REPORT_MAX_ENTITIES 1000 /* Content-Type fields, '--' (boundary) lines */
+#define REPORT_MAX_HEADERS 10000 /* header lines, folded ones included */
 /* Longest value read for a date or a message-id: no valid one comes near it. */
 #define REPORT_SHORT_VALUE 1000
 
@@ -698,6 +703,45 @@ static GMimeMessage *report_mime_parse(const char *data, size_t len)
     return m;
 }
 
+static bool line_starts_ci(const char *p, const char *end, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)(end - p) >= n && !strncasecmp(p, word, n);
+}
+
+/* One pass over the bytes before GMime: NULL, or why the report is too complex to parse.
+ * Header lines are those from the start, or from a '--' line, to the next empty line. */
+static const char *report_too_complex(const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    size_t entities = 0, headers = 0;
+    bool in_header = true;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        bool empty = eol == p || (eol == p + 1 && *p == '\r');
+        if (line_starts_ci(p, eol, "--")) {
+            const char *last = eol;
+            while (last > p + 2 && (last[-1] == '\r' || last[-1] == ' ' || last[-1] == '\t'))
+                last--;
+            entities++;
+            /* a part's headers follow a delimiter, none the closing one ("--b--") */
+            in_header = !(last - p > 4 && last[-1] == '-' && last[-2] == '-');
+        } else if (empty) {
+            in_header = false;
+        } else {
+            headers += in_header;
+            entities += line_starts_ci(p, eol, "content-type:");
+        }
+        if (entities > REPORT_MAX_ENTITIES)
+            return "too many MIME parts to parse";
+        if (headers > REPORT_MAX_HEADERS)
+            return "too many header lines to parse";
+        p = nl ? nl + 1 : end;
+    }
+    return NULL;
+}
+
 enum feedback_report_kind feedback_report_parse(const char *data, size_t len,
                                                 struct feedback_report *out)
 {
@@ -708,6 +752,11 @@ enum feedback_report_kind feedback_report_parse(const char *data, size_t len,
     }
     if (len > G_MAXUINT) { /* GByteArray's limit; far above the listener's */
         out->kind = unknown(out, "message too large", NULL);
+        return out->kind;
+    }
+    const char *complex = report_too_complex(data, len);
+    if (complex) {
+        out->kind = unknown(out, complex, NULL);
         return out->kind;
     }
     mail_gmime_init();

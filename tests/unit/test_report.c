@@ -671,6 +671,37 @@ static void test_deep_nesting(void)
     buf_free(&msg);
 }
 
+/* Bytes that would make GMime build an object per part or per header line, tens of times
+ * their size, are refused before it sees them; a report within the bounds still parses. */
+static void test_too_complex(void)
+{
+    struct buf msg;
+    struct feedback_report r;
+    buf_init(&msg);
+    buf_puts(&msg, "From: x@example.com\nContent-Type: multipart/mixed; boundary=\"s\"\n\n");
+    for (int i = 0; i < 1200; i++)
+        buf_puts(&msg, "--s\nContent-Type: text/plain\n\nx\n");
+    buf_puts(&msg, "--s--\n");
+    CHECK(parse(buf_cstr(&msg), &r) == FEEDBACK_REPORT_UNKNOWN);
+    CHECK_STR(r.error, "too many MIME parts to parse");
+    buf_free(&msg);
+    buf_init(&msg);
+    buf_puts(&msg, "From: x@example.com\n");
+    for (int i = 0; i < 20000; i++)
+        buf_puts(&msg, "X-A: b\n");
+    buf_puts(&msg, "\nbody\n");
+    CHECK(parse(buf_cstr(&msg), &r) == FEEDBACK_REPORT_UNKNOWN);
+    CHECK_STR(r.error, "too many header lines to parse");
+    buf_free(&msg);
+    /* many body lines, even many starting with a dash, are not parts */
+    buf_init(&msg);
+    buf_puts(&msg, postfix_dsn);
+    for (int i = 0; i < 50000; i++)
+        buf_puts(&msg, "- a line of the returned message\n");
+    CHECK(parse(buf_cstr(&msg), &r) == FEEDBACK_REPORT_DSN);
+    buf_free(&msg);
+}
+
 static void *worker(void *arg)
 {
     struct feedback_report *r = malloc(sizeof *r);
@@ -714,5 +745,6 @@ int main(void)
     test_truncated();
     test_garbage();
     test_deep_nesting();
+    test_too_complex();
     return UNIT_END();
 }
