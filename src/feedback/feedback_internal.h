@@ -47,4 +47,9 @@ int feedback_delivery_failed(struct feedback *fb, struct store_conn *c,
                              const struct store_outbox *row, const char *message,
                              struct feedback_outgoing *out);
 
+/* notifier.c: an address a tenant's endpoint may not make sesamed reach (loopback,
+ * private, link-local, reserved; IPv4 inside IPv6 too), unless allowed by configuration. */
+struct sockaddr;
+bool feedback_address_private(const struct sockaddr *sa);
+
 #endif

@@ -250,21 +250,36 @@ static struct curl_slist *sns_headers(const struct store_outbox *o)
 }
 
 /* Loopback, private, link-local (cloud metadata) and unspecified addresses: a tenant's
- * subscription must not make sesamed reach inside its own network. */
-static bool address_private(const struct sockaddr *sa)
+ * subscription must not make sesamed reach inside its own network. The IPv4 address 4
+ * bytes at p hold. */
+static bool ipv4_private_at(const unsigned char *p)
 {
-    if (sa->sa_family == AF_INET) {
-        uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-        return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xa9fe ||
-               (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 22) == (100 << 2 | 1);
-    }
+    struct sockaddr_in v4 = {.sin_family = AF_INET};
+    memcpy(&v4.sin_addr, p, 4);
+    return feedback_address_private((const struct sockaddr *)&v4);
+}
+
+/* 0/8, 10/8, 127/8, 169.254/16, 172.16/12, 192.168/16, 100.64/10 (shared), 192.0.0/24
+ * (protocol assignments), 198.18/15 (benchmarking), 224/4 and above (multicast, reserved). */
+static bool ipv4_private(uint32_t a)
+{
+    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127 || (a >> 16) == 0xa9fe ||
+           (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 22) == (100 << 2 | 1) ||
+           (a >> 8) == 0xc00000 || (a >> 17) == (0xc612 >> 1) || (a >> 28) >= 0xe;
+}
+
+bool feedback_address_private(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return ipv4_private(ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr));
     if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a)) {
-            struct sockaddr_in v4 = {.sin_family = AF_INET};
-            memcpy(&v4.sin_addr, a->s6_addr + 12, 4);
-            return address_private((const struct sockaddr *)&v4);
-        }
+        static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
+        /* IPv4 inside IPv6: mapped (::ffff:0:0/96), NAT64 (64:ff9b::/96), 6to4 (2002::/16) */
+        if (IN6_IS_ADDR_V4MAPPED(a) || !memcmp(a->s6_addr, nat64, 12))
+            return ipv4_private_at(a->s6_addr + 12);
+        if (a->s6_addr[0] == 0x20 && a->s6_addr[1] == 0x02)
+            return ipv4_private_at(a->s6_addr + 2);
         return IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LINKLOCAL(a) ||
                (a->s6_addr[0] & 0xfe) == 0xfc;
     }
@@ -275,7 +290,7 @@ static bool address_private(const struct sockaddr *sa)
 static curl_socket_t open_public_socket(void *ctx, curlsocktype purpose, struct curl_sockaddr *addr)
 {
     struct fb_transfer *t = ctx;
-    if (purpose == CURLSOCKTYPE_IPCXN && address_private(&addr->addr)) {
+    if (purpose == CURLSOCKTYPE_IPCXN && feedback_address_private(&addr->addr)) {
         t->refused = true;
         return CURL_SOCKET_BAD;
     }

@@ -4,8 +4,10 @@
  * certificate's public key), the signing key's creation and loading, and the composed
  * DSN, ARF, auto-reply, forward and text emails parsed back with GMime. */
 #include "feedback/feedback.h"
+#include "feedback/feedback_internal.h"
 #include "unit.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <gmime/gmime.h>
 #include <jansson.h>
@@ -880,10 +882,62 @@ static void test_round_trips(void)
     buf_free(&out);
 }
 
+static bool private_address(const char *text)
+{
+    struct sockaddr_storage ss = {0};
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, text, &v4->sin_addr) == 1)
+        v4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1)
+        v6->sin6_family = AF_INET6;
+    return feedback_address_private((const struct sockaddr *)&ss);
+}
+
+/* What a subscription's endpoint may not reach, IPv4 inside IPv6 included. */
+static void test_private_addresses(void)
+{
+    const char *inside[] = {"127.0.0.1",
+                            "10.1.2.3",
+                            "172.16.0.1",
+                            "172.31.255.255",
+                            "192.168.1.1",
+                            "169.254.169.254",
+                            "100.64.0.1",
+                            "0.0.0.0",
+                            "192.0.0.170",
+                            "198.18.0.1",
+                            "198.19.255.255",
+                            "224.0.0.1",
+                            "255.255.255.255",
+                            "::1",
+                            "::",
+                            "fe80::1",
+                            "fd00::1",
+                            "::ffff:10.0.0.1",
+                            "64:ff9b::a9fe:a9fe",
+                            "2002:0a00:0001::1"};
+    const char *outside[] = {"8.8.8.8",          "172.32.0.1",     "198.20.0.1",
+                             "100.128.0.1",      "203.0.113.7",    "2001:db8::1",
+                             "2606:4700::1111",  "::ffff:8.8.8.8", "64:ff9b::808:808",
+                             "2002:0808:0808::1"};
+    for (size_t i = 0; i < sizeof inside / sizeof inside[0]; i++) {
+        CHECK(private_address(inside[i]));
+        if (!private_address(inside[i]))
+            fprintf(stderr, "  taken as public: %s\n", inside[i]);
+    }
+    for (size_t i = 0; i < sizeof outside / sizeof outside[0]; i++) {
+        CHECK(!private_address(outside[i]));
+        if (private_address(outside[i]))
+            fprintf(stderr, "  taken as private: %s\n", outside[i]);
+    }
+}
+
 int main(void)
 {
     g_mime_init();
     test_iso8601();
+    test_private_addresses();
     test_json_bounce_dsn();
     test_json_bounce_plain();
     test_json_complaint();
