@@ -27,7 +27,9 @@ enum feedback_report_kind {
     FEEDBACK_REPORT_AUTOREPLY,   /* RFC 3834 auto-reply (Auto-Submitted: auto-replied, ...) */
 };
 
-#define FEEDBACK_REPORT_RECIPIENTS 32 /* per-recipient DSN fields kept; more are counted */
+#define FEEDBACK_REPORT_RECIPIENTS                                                                 \
+    50 /* per-recipient DSN fields kept (SES's most recipients                                     \
+        * of a message); more are counted */
 
 /* One per-recipient block of a DSN. Every string is printable ASCII (anything else in the
  * report becomes '?'), trimmed, NUL-terminated, cut to its size. */
