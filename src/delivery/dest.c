@@ -258,7 +258,15 @@ static const struct smtp_client_reply *tx_reply_for(const struct smtp_client_res
     return &res->final;
 }
 
-/* Starts the next transaction: a message's ready recipients, in queue order. */
+static bool same_domain(const char *a, const char *b)
+{
+    const char *x = strrchr(a, '@'), *y = strrchr(b, '@');
+    return x && y && !strcasecmp(x, y);
+}
+
+/* Starts the next transaction: a message's ready recipients of one domain, in queue order.
+ * (Only a relay's queue holds several domains: its transactions are split too, so that a
+ * transaction's VERP address speaks for one domain's recipients.) */
 static bool conn_start_tx(struct dl_conn *c)
 {
     struct dl_dest *dest = c->dest;
@@ -271,7 +279,8 @@ static bool conn_start_tx(struct dl_conn *c)
         max = (int)(sizeof c->batch / sizeof c->batch[0]);
     c->batch_count = 0;
     c->batch[c->batch_count++] = first;
-    while (c->batch_count < max && dest->ready_head && dest->ready_head->msg == first->msg)
+    while (c->batch_count < max && dest->ready_head && dest->ready_head->msg == first->msg &&
+           same_domain(dest->ready_head->address, first->address))
         c->batch[c->batch_count++] = ready_pop(dest);
     struct dl_message *m = first->msg;
     if (!dl_message_load(d, m)) {
@@ -284,7 +293,6 @@ static bool conn_start_tx(struct dl_conn *c)
     m->sending++;
     for (int i = 0; i < c->batch_count; i++)
         c->rcpt_ptrs[i] = c->batch[i]->address;
-    /* a batch is of one domain (one destination), but in relay mode */
     delivery_verp_encode(d->verp_key, m->id, first->idx, c->batch_count > 1, d->bounce_domain,
                          c->mail_from, sizeof c->mail_from);
     c->tx = (struct smtp_client_tx){c->mail_from, c->rcpt_ptrs, c->batch_count,
