@@ -1,8 +1,10 @@
 /* Bounce classification (spec 20 §5.5.4, DECISIONS 32): a reply, or a local failure
- * (code 0), becomes one of SES's nine type/subtype pairs. A 5xx is final at once; a 4xx
- * or a local failure only when retries are over, and then it is Transient. Failures that
- * say nothing about the address (size, full mailbox, content) are Transient even when
- * final, so they neither count as hard bounces nor list the address. */
+ * (code 0), becomes one of SES's nine type/subtype pairs. A 5xx is final at once, but a
+ * full mailbox, which SES counts among the soft bounces it retries; a 4xx or a local
+ * failure only when retries are over, and then it is Transient. Failures that say nothing
+ * about the address (size, full mailbox, content) are Transient, so they neither count as
+ * hard bounces nor list the address; size and content at once, as the same message
+ * cannot fare better later. */
 #include "delivery/delivery.h"
 
 #include <string.h>
@@ -55,6 +57,8 @@ bool delivery_classify(int code, const char *enhanced, const char *text, bool fi
         if (!enhanced && code == 552 &&
             (text_has(text, "size") || text_has(text, "too large") || text_has(text, "too big")))
             transient = "MessageTooLarge";
+        if (transient && !strcmp(transient, "MailboxFull") && !final)
+            return false; /* retried: the mailbox may have room later */
         if (transient)
             set(out, "Transient", transient);
         else if (status_is(enhanced, ".1.")) /* spec 20 §5.5.4: 5.1.x */

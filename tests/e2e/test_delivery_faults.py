@@ -180,6 +180,23 @@ def test_rcpt_4xx_then_ok(inst, servers, port, dns):
     assert sum(c.commands().count("RCPT") for c in server.conns) == 3, server.conns
 
 
+def test_full_mailbox_is_a_soft_bounce_retried(inst, servers, port, dns):
+    """552 5.2.2 (mailbox full) is a soft bounce (SES retries those): retried, delivered
+    once the mailbox has room, and no Transient bounce before retries are over."""
+    server, domain, _ = scripted_domain(
+        servers, port, dns,
+        Script(RCPT=Seq("552 5.2.2 Mailbox full", "250 2.1.5 Ok")), "mailboxfull")
+    to = "full@" + domain
+    mid = send_mail(inst, to)
+    queued = wait_until(
+        lambda: [q for q in inst.queue_list() if q["id"] == mid and q["attempts"] >= 1], 20,
+        interval=0.05, what="the recipient queued after a 552 5.2.2")
+    assert "552" in queued[0]["last"], queued
+    shown = assert_delivered_once(inst, server, mid, to)
+    assert recipient_of(shown, to)["Attempts"] == 2
+    assert not [e for e in shown["Events"] if e["Type"] == "Bounce"], shown
+
+
 def test_5xx_after_data_bounces(inst, servers, port, dns):
     server, domain, _ = scripted_domain(
         servers, port, dns, Script(DOT="554 5.0.0 Transaction failed"), "data5xx")

@@ -35,7 +35,8 @@ static void test_classify(void)
     check_class(554, "5.7.1", "Relay access denied", false, "Permanent", "General");
     check_class(552, "5.3.4", "Message too big", false, "Transient", "MessageTooLarge");
     check_class(552, "", "Message size exceeds limit", false, "Transient", "MessageTooLarge");
-    check_class(552, "5.2.2", "Mailbox full", false, "Transient", "MailboxFull");
+    check_class(552, "5.2.2", "Mailbox full", false, NULL, NULL); /* a soft bounce: retried */
+    check_class(552, "5.2.2", "Mailbox full", true, "Transient", "MailboxFull");
     check_class(554, "5.6.0", "bad content", false, "Transient", "ContentRejected");
     check_class(550, "5.7.0", "attachment not allowed", false, "Transient", "AttachmentRejected");
     /* 4xx and local failures: retried until final, then Transient. */
