@@ -464,11 +464,13 @@ static int record_causes(struct feedback *fb, struct store_conn *c, const struct
         rc = store_notify_get(c, mi.msg.account_id, mi.msg.region, mi.msg.identity, &n);
         rc = rc == STORE_NOT_FOUND ? STORE_OK : rc;
     }
-    bool forwarded = forward && forwarded_type(evs[0].type);
+    /* the event goes by email when its identity forwards: here, or with its report's first
+     * group (forward false) */
+    bool by_email = forwarded_type(evs[0].type);
     if (rc == STORE_OK)
-        rc = publish_event(fb, c, &n, &mi, evs, count, forwarded && n.forwarding, out);
+        rc = publish_event(fb, c, &n, &mi, evs, count, by_email && n.forwarding, out);
     /* a topic found gone while publishing turns forwarding on: n says so now */
-    if (rc == STORE_OK && forwarded && n.forwarding)
+    if (rc == STORE_OK && forward && by_email && n.forwarding)
         rc = forward_event(fb, c, &mi, evs, count, report, report_len, out);
     mail_info_free(&mi);
     return rc;
@@ -528,8 +530,7 @@ static void event_pick(const struct store_event *e, void *ctx)
  * when it happened: while forwarding was off, that subscriber was its only way to the
  * sender. Once for the SNS message, whichever of its subscriptions fail. */
 static int fallback_forward(struct feedback *fb, struct store_conn *c, const char *message_id,
-                            const char *feedback_id, const char *sns_message_id, const char *why,
-                            struct feedback_outgoing *out)
+                            const char *feedback_id, const char *why, struct feedback_outgoing *out)
 {
     struct mail_info mi;
     int rc = mail_info_load(c, message_id, &mi);
@@ -551,8 +552,6 @@ static int fallback_forward(struct feedback *fb, struct store_conn *c, const cha
         rc = store_event_list(c, message_id, event_pick, &pick);
     if (rc == STORE_OK && pick.count)
         rc = forward_event(fb, c, &mi, pick.items, pick.count, NULL, 0, out);
-    if (rc == STORE_OK)
-        rc = store_outbox_forwarded(c, sns_message_id);
     free(pick.items);
     mail_info_free(&mi);
     return rc;
@@ -562,8 +561,11 @@ int feedback_delivery_failed(struct feedback *fb, struct store_conn *c,
                              const struct store_outbox *row, const char *message,
                              struct feedback_outgoing *out)
 {
-    if (row->forwarded)
-        return STORE_OK; /* it went by email when it happened, or by an earlier fallback */
+    /* Claimed in this transaction: the rows' copies the notifier holds may be stale, and
+     * several subscriptions of one SNS message may give up in the same pass. */
+    int claim = store_outbox_forwarded(c, row->message_id);
+    if (claim != STORE_OK) /* it went by email when it happened, or by an earlier fallback */
+        return claim == STORE_NOT_FOUND ? STORE_OK : STORE_ERROR;
     json_t *root = json_loads(message, 0, NULL);
     const char *type = json_string_value(json_object_get(root, "notificationType"));
     const char *mid =
@@ -574,7 +576,7 @@ int feedback_delivery_failed(struct feedback *fb, struct store_conn *c,
     if (type && mid && fid && (!strcmp(type, "Bounce") || !strcmp(type, "Complaint"))) {
         char why[STORE_ENDPOINT_LEN + 96];
         snprintf(why, sizeof why, "a %s notification could not be delivered to %s", type, row->url);
-        rc = fallback_forward(fb, c, mid, fid, row->message_id, why, out);
+        rc = fallback_forward(fb, c, mid, fid, why, out);
     }
     json_decref(root);
     return rc;

@@ -484,7 +484,8 @@ struct store_outbox {
 typedef void (*store_outbox_cb)(const struct store_outbox *o, void *ctx);
 /* Sets o->id; state "" is pending. */
 int store_outbox_insert(struct store_conn *c, struct store_outbox *o);
-/* Marks every row of the SNS message message_id forwarded (one fallback for them all). */
+/* Marks every row of the SNS message message_id forwarded: STORE_OK when some row was not
+ * yet (the caller has the fallback forward to do), STORE_NOT_FOUND when none was left. */
 int store_outbox_forwarded(struct store_conn *c, const char *message_id);
 /* Pending rows due at now_ms, oldest first, with id > after_id. */
 int store_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,

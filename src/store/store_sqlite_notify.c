@@ -89,7 +89,7 @@ static const char *const notify_sql[NS_COUNT] = {
         "INSERT INTO outbox (subscription_arn, topic_arn, url, message_type,"
         " message_id, body, attempts, created_ms, next_ms, state, last_error,"
         " forwarded) VALUES (?,?,?,?,?,?,?,?,?,coalesce(nullif(?,''),'pending'),?,?)",
-    [NS_OUTBOX_FORWARDED] = "UPDATE outbox SET forwarded=1 WHERE message_id=?",
+    [NS_OUTBOX_FORWARDED] = "UPDATE outbox SET forwarded=1 WHERE message_id=? AND forwarded=0",
     [NS_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE state='pending' AND next_ms <= ?"
                       " AND id > ? ORDER BY id LIMIT ?",
     [NS_OUTBOX_DELETE] = "DELETE FROM outbox WHERE id=?",
@@ -347,7 +347,7 @@ int sqlite_outbox_insert(struct store_conn *c, struct store_outbox *o)
 
 int sqlite_outbox_forwarded(struct store_conn *c, const char *message_id)
 {
-    return run_any(c, notify_prepare(c, NS_OUTBOX_FORWARDED, "s", message_id));
+    return sqlite_run(c, notify_prepare(c, NS_OUTBOX_FORWARDED, "s", message_id));
 }
 
 int sqlite_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,

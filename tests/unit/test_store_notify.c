@@ -385,6 +385,49 @@ static int64_t outbox_insert(struct store_conn *c, const char *topic, const char
     return o.id;
 }
 
+struct forwarded_seen {
+    int64_t id;
+    int found;
+    bool forwarded;
+};
+
+static void forwarded_keep(const struct store_outbox *o, void *ctx)
+{
+    struct forwarded_seen *s = ctx;
+    if (o->id == s->id) {
+        s->found++;
+        s->forwarded = o->forwarded;
+    }
+}
+
+/* A row inserted forwarded reads back so, is never claimed; another message's row is not
+ * touched by a claim. Far in the future: no other test's due rows change. */
+static void test_outbox_forwarded(struct store_conn *c)
+{
+    struct store_outbox o = {.message_type = "Notification",
+                             .message_id = "6e1b0c3a-0000-4000-8000-000000000009",
+                             .body = "{}",
+                             .created_ms = 30,
+                             .next_ms = INT64_C(4000000000000),
+                             .forwarded = true};
+    snprintf(o.topic_arn, sizeof o.topic_arn, "%s", TOPIC_B);
+    snprintf(o.subscription_arn, sizeof o.subscription_arn, "%s:9", TOPIC_B);
+    snprintf(o.url, sizeof o.url, "https://hook.example/9");
+    CHECK(store_outbox_insert(c, &o) == STORE_OK);
+    struct store_outbox other = o;
+    other.forwarded = false;
+    snprintf(other.message_id, sizeof other.message_id, "6e1b0c3a-0000-4000-8000-00000000000a");
+    CHECK(store_outbox_insert(c, &other) == STORE_OK);
+    CHECK(store_outbox_forwarded(c, o.message_id) == STORE_NOT_FOUND);
+    struct forwarded_seen a = {o.id, 0, false}, b = {other.id, 0, true};
+    CHECK(store_outbox_due(c, INT64_C(4000000000000), 0, 1000, forwarded_keep, &a) == STORE_OK);
+    CHECK(store_outbox_due(c, INT64_C(4000000000000), 0, 1000, forwarded_keep, &b) == STORE_OK);
+    CHECK(a.found == 1 && a.forwarded);
+    CHECK(b.found == 1 && !b.forwarded);
+    CHECK(store_outbox_delete(c, o.id) == STORE_OK);
+    CHECK(store_outbox_delete(c, other.id) == STORE_OK);
+}
+
 struct outbox_seen {
     struct store_outbox last;
     char body[64];
@@ -419,9 +462,10 @@ static void test_outbox(struct store_conn *c)
     CHECK_STR(due.last.message_type, "Notification");
     CHECK_STR(due.last.message_id, "6e1b0c3a-0000-4000-8000-000000000001");
     CHECK(!due.last.forwarded);
-    /* One fallback forward marks every row of the SNS message. */
+    /* One fallback forward claims every row of the SNS message, once. */
     CHECK(store_outbox_forwarded(c, "6e1b0c3a-0000-4000-8000-000000000001") == STORE_OK);
-    CHECK(store_outbox_forwarded(c, "no-such-message") == STORE_OK);
+    CHECK(store_outbox_forwarded(c, "6e1b0c3a-0000-4000-8000-000000000001") == STORE_NOT_FOUND);
+    CHECK(store_outbox_forwarded(c, "no-such-message") == STORE_NOT_FOUND);
     struct outbox_seen marked = {0};
     CHECK(store_outbox_due(c, 500, 0, 10, outbox_keep, &marked) == STORE_OK && marked.n == 2 &&
           marked.last.forwarded);
@@ -690,6 +734,7 @@ int main(void)
         test_topics(c);
         test_subscriptions(c);
         test_outbox(c);
+        test_outbox_forwarded(c);
         test_topic_delete(c);
         test_feedback_reports(c);
         test_confirmations(c);
