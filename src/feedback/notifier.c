@@ -48,6 +48,7 @@ struct fb_notifier {
     struct fb_busy *busy;
     int busy_count, busy_cap;
     int inflight;
+    int failed_since_trim; /* the writer thread's alone (outcome_write) */
     struct fb_transfer *transfers;
 };
 
@@ -122,6 +123,12 @@ static int outcome_write(struct store_conn *c, void *ctx)
         return STORE_OK; /* its topic went meanwhile */
     if (rc == STORE_OK && o->message)
         rc = feedback_delivery_failed(o->nt->fb, c, &o->row, o->message, &o->out);
+    /* failed rows are kept for the operator, the newest only: a dead endpoint must not
+     * fill the disk; trimmed every hundred, as each trim walks the kept ones' index */
+    if (rc == STORE_OK && o->failed && ++o->nt->failed_since_trim >= 100) {
+        o->nt->failed_since_trim = 0;
+        rc = store_outbox_trim_failed(c, STORE_OUTBOX_FAILED_KEPT);
+    }
     return rc;
 }
 

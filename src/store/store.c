@@ -935,6 +935,10 @@ int store_outbox_insert(struct store_conn *c, struct store_outbox *o)
 {
     return c->be->outbox_insert(c, o);
 }
+int store_outbox_trim_failed(struct store_conn *c, int keep)
+{
+    return c->be->outbox_trim_failed(c, keep);
+}
 int store_outbox_forwarded(struct store_conn *c, const char *message_id)
 {
     return c->be->outbox_forwarded(c, message_id);

@@ -487,6 +487,9 @@ int store_outbox_insert(struct store_conn *c, struct store_outbox *o);
 /* Marks every row of the SNS message message_id forwarded: STORE_OK when some row was not
  * yet (the caller has the fallback forward to do), STORE_NOT_FOUND when none was left. */
 int store_outbox_forwarded(struct store_conn *c, const char *message_id);
+/* Deletes the failed rows but the newest keep (kept for the operator, not forever). */
+#define STORE_OUTBOX_FAILED_KEPT 10000
+int store_outbox_trim_failed(struct store_conn *c, int keep);
 /* Pending rows due at now_ms, oldest first, with id > after_id. */
 int store_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
                      store_outbox_cb cb, void *ctx);

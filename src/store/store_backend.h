@@ -156,6 +156,7 @@ struct store_backend {
                              const char *after, int limit, store_subscription_cb cb, void *ctx);
     int (*outbox_insert)(struct store_conn *c, struct store_outbox *o);
     int (*outbox_forwarded)(struct store_conn *c, const char *message_id);
+    int (*outbox_trim_failed)(struct store_conn *c, int keep);
     int (*outbox_due)(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
                       store_outbox_cb cb, void *ctx);
     int (*outbox_delete)(struct store_conn *c, int64_t id);

@@ -115,7 +115,8 @@ static const char *const migrations[] = {
     "CREATE INDEX sns_confirmations_endpoint ON sns_confirmations (topic_arn, endpoint, sent_ms);"
     "ALTER TABLE subscriptions ADD COLUMN authenticate_unsubscribe INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE outbox ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX outbox_message ON outbox (message_id);",
+    "CREATE INDEX outbox_message ON outbox (message_id);"
+    "CREATE INDEX outbox_failed ON outbox (id) WHERE state = 'failed';",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

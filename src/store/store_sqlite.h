@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 #include <stdarg.h>
 
-#define SQLITE_MORE_STMTS 64 /* statement slots for sqlite_cached */
+#define SQLITE_MORE_STMTS 72 /* statement slots for sqlite_cached */
 /* Each file's share of them: store_sqlite_queue.c from 0, then the others from here. */
 #define SQLITE_DKIM_SLOT 24
 #define SQLITE_NOTIFY_SLOT 32 /* after DKIM's 24..30 */
@@ -114,6 +114,7 @@ int sqlite_outbox_update(struct store_conn *c, int64_t id, int attempts, int64_t
 int sqlite_outbox_list(struct store_conn *c, const char *state, int limit, store_outbox_cb cb,
                        void *ctx);
 int sqlite_outbox_forwarded(struct store_conn *c, const char *message_id);
+int sqlite_outbox_trim_failed(struct store_conn *c, int keep);
 int sqlite_feedback_report_insert(struct store_conn *c, struct store_feedback_report *r);
 int sqlite_confirmations_get(struct store_conn *c, const char *account_id, const char *topic_arn,
                              const char *endpoint, int64_t since_ms,
@@ -132,10 +133,10 @@ int sqlite_feedback_report_list(struct store_conn *c, int64_t id, int limit,
     .subscription_by_token = sqlite_subscription_by_token,                                         \
     .subscription_delete = sqlite_subscription_delete,                                             \
     .subscription_list = sqlite_subscription_list, .outbox_insert = sqlite_outbox_insert,          \
-    .outbox_forwarded = sqlite_outbox_forwarded, .outbox_due = sqlite_outbox_due,                  \
-    .outbox_delete = sqlite_outbox_delete, .outbox_update = sqlite_outbox_update,                  \
-    .outbox_list = sqlite_outbox_list, .confirmations_get = sqlite_confirmations_get,              \
-    .confirmation_note = sqlite_confirmation_note,                                                 \
+    .outbox_forwarded = sqlite_outbox_forwarded, .outbox_trim_failed = sqlite_outbox_trim_failed,  \
+    .outbox_due = sqlite_outbox_due, .outbox_delete = sqlite_outbox_delete,                        \
+    .outbox_update = sqlite_outbox_update, .outbox_list = sqlite_outbox_list,                      \
+    .confirmations_get = sqlite_confirmations_get, .confirmation_note = sqlite_confirmation_note,  \
     .feedback_report_insert = sqlite_feedback_report_insert,                                       \
     .feedback_report_list = sqlite_feedback_report_list
 

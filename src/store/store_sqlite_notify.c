@@ -25,6 +25,7 @@ enum notify_stmt {
     NS_SUBSCRIPTION_LIST_ACCOUNT,
     NS_OUTBOX_INSERT,
     NS_OUTBOX_FORWARDED,
+    NS_OUTBOX_TRIM_FAILED,
     NS_OUTBOX_DUE,
     NS_OUTBOX_DELETE,
     NS_OUTBOX_UPDATE,
@@ -89,6 +90,9 @@ static const char *const notify_sql[NS_COUNT] = {
         "INSERT INTO outbox (subscription_arn, topic_arn, url, message_type,"
         " message_id, body, attempts, created_ms, next_ms, state, last_error,"
         " forwarded) VALUES (?,?,?,?,?,?,?,?,?,coalesce(nullif(?,''),'pending'),?,?)",
+    /* the failed rows but the newest ?: through the partial index, id order */
+    [NS_OUTBOX_TRIM_FAILED] = "DELETE FROM outbox WHERE state='failed' AND id <= (SELECT id FROM"
+                              " outbox WHERE state='failed' ORDER BY id DESC LIMIT 1 OFFSET ?)",
     [NS_OUTBOX_FORWARDED] = "UPDATE outbox SET forwarded=1 WHERE message_id=? AND forwarded=0",
     [NS_OUTBOX_DUE] = "SELECT " OUTBOX_COLS " FROM outbox WHERE state='pending' AND next_ms <= ?"
                       " AND id > ? ORDER BY id LIMIT ?",
@@ -343,6 +347,11 @@ int sqlite_outbox_insert(struct store_conn *c, struct store_outbox *o)
     if (rc == STORE_OK)
         o->id = sqlite3_last_insert_rowid(sqlite_conn_db(c));
     return rc;
+}
+
+int sqlite_outbox_trim_failed(struct store_conn *c, int keep)
+{
+    return run_any(c, notify_prepare(c, NS_OUTBOX_TRIM_FAILED, "i", (int64_t)keep));
 }
 
 int sqlite_outbox_forwarded(struct store_conn *c, const char *message_id)

@@ -428,6 +428,37 @@ static void test_outbox_forwarded(struct store_conn *c)
     CHECK(store_outbox_delete(c, other.id) == STORE_OK);
 }
 
+static void count_row(const struct store_outbox *o, void *ctx)
+{
+    (void)o;
+    (*(int *)ctx)++;
+}
+
+/* Failed rows are kept, the newest only; pending ones are never trimmed. Last of the
+ * tests: it trims every failed row but two. */
+static void test_outbox_trim_failed(struct store_conn *c)
+{
+    int64_t ids[5];
+    for (int i = 0; i < 5; i++) {
+        ids[i] = outbox_insert(c, TOPIC_B, "t", INT64_C(4000000000000), "{}");
+        CHECK(store_outbox_update(c, ids[i], 10, INT64_C(4000000000000), true, "HTTP 500") ==
+              STORE_OK);
+    }
+    int64_t pending = outbox_insert(c, TOPIC_B, "t", INT64_C(4000000000000), "{}");
+    CHECK(store_outbox_trim_failed(c, 2) == STORE_OK);
+    int failed = 0, all = 0;
+    CHECK(store_outbox_list(c, "failed", 1000, count_row, &failed) == STORE_OK && failed == 2);
+    struct forwarded_seen newest = {ids[4], 0, false}, oldest = {ids[2], 0, false};
+    CHECK(store_outbox_list(c, "failed", 1000, forwarded_keep, &newest) == STORE_OK);
+    CHECK(store_outbox_list(c, "failed", 1000, forwarded_keep, &oldest) == STORE_OK);
+    CHECK(newest.found == 1 && oldest.found == 0);
+    CHECK(store_outbox_list(c, "pending", 1000, count_row, &all) == STORE_OK && all >= 1);
+    CHECK(store_outbox_trim_failed(c, 10) == STORE_OK); /* fewer than kept: nothing */
+    failed = 0;
+    CHECK(store_outbox_list(c, "failed", 1000, count_row, &failed) == STORE_OK && failed == 2);
+    CHECK(store_outbox_delete(c, pending) == STORE_OK);
+}
+
 struct outbox_seen {
     struct store_outbox last;
     char body[64];
@@ -738,6 +769,7 @@ int main(void)
         test_topic_delete(c);
         test_feedback_reports(c);
         test_confirmations(c);
+        test_outbox_trim_failed(c);
         store_conn_close(c);
         store_close(s);
     }
