@@ -19,9 +19,8 @@
 #define SNS_NAME_MAX 256              /* topic names: 1-256 of [A-Za-z0-9_-] */
 #define SNS_PENDING "PendingConfirmation" /* a pending subscription's ARN in lists */
 /* Confirmation emails go out as Sesame's own mail, outside the account's quota and its
- * sandbox; so an account may send only so many within SNS's 3-day confirmation window,
- * or Subscribe would send mail for it to anyone. */
-#define SNS_PENDING_EMAIL_MAX 100
+ * sandbox; so an account may send only so many (notifications.confirmation_emails) within
+ * SNS's 3-day confirmation window, or Subscribe would send mail for it to anyone. */
 #define SNS_CONFIRM_WINDOW_MS (3LL * 24 * 3600 * 1000)
 
 /* ---- ARNs ---- */
@@ -178,6 +177,7 @@ struct sns_write {
     bool display_given;
     bool return_arn;
     bool authenticate_unsubscribe; /* ConfirmSubscription's AuthenticateOnUnsubscribe */
+    int confirmation_emails;       /* Subscribe: notifications.confirmation_emails */
     const char *error_code;        /* set by the write: refused, nothing changed */
     char error[STORE_ARN_LEN + 128];
     void (*reply)(struct sns_write *w);
@@ -528,10 +528,10 @@ static bool sns_subscribe_target(struct api_call *call, struct store_subscriptio
 /* Whether a confirmation may go to s's endpoint now: STORE_OK with *send set or not, or
  * STORE_ERROR. Not within SNS_RESEND_MS of the topic's last one to the same endpoint,
  * whatever became of that subscription (Unsubscribe and Subscribe again cannot flood an
- * address or a URL); an email not beyond the account's SNS_PENDING_EMAIL_MAX in the
+ * address or a URL); an email not beyond the account's max_emails in the
  * window, whatever became of those topics (*full then). Noted when it may go. */
 static int sns_confirmation_allowed(struct store_conn *c, const struct store_subscription *s,
-                                    bool *send, bool *full)
+                                    int max_emails, bool *send, bool *full)
 {
     int64_t now = core_now_ms(), since = now - SNS_CONFIRM_WINDOW_MS;
     bool email = !strncmp(s->protocol, "email", 5);
@@ -539,7 +539,7 @@ static int sns_confirmation_allowed(struct store_conn *c, const struct store_sub
     if (store_confirmations_get(c, s->account_id, s->topic_arn, s->endpoint, since, &sent) !=
         STORE_OK)
         return STORE_ERROR;
-    *full = email && sent.emails >= SNS_PENDING_EMAIL_MAX;
+    *full = email && sent.emails >= max_emails;
     *send = !*full && (!sent.last_endpoint_ms || now - sent.last_endpoint_ms >= SNS_RESEND_MS);
     if (*send && store_confirmation_note(c, s->account_id, s->topic_arn, s->endpoint, email, now,
                                          since) != STORE_OK)
@@ -566,7 +566,7 @@ static int sns_subscribe_write(struct store_conn *c, void *ctx)
         return STORE_OK;
     }
     bool send, full;
-    if (sns_confirmation_allowed(c, s, &send, &full) != STORE_OK)
+    if (sns_confirmation_allowed(c, s, w->confirmation_emails, &send, &full) != STORE_OK)
         return STORE_ERROR;
     if (rc == STORE_OK) { /* pending: asked again, when the limits allow */
         *s = cur;
@@ -607,6 +607,7 @@ void action_sns_subscribe(struct api_call *call)
     if (!sns_topic_of_caller(call, &t))
         return;
     struct sns_write *w = sns_write_new(call, sns_subscribe_reply);
+    w->confirmation_emails = call->t->sh->cfg.notify_confirmation_emails;
     struct store_subscription *s = &w->sub;
     if (!sns_subscribe_target(call, s))
         return free(w);

@@ -56,6 +56,8 @@ static const struct config_key config_keys[] = {
     {"notifications", "signing_cert", CT_STRING, F(notify_signing_cert), 0, 0},
     {"notifications", "signature_version", CT_INT, F(notify_signature_version), 1, 2},
     {"notifications", "max_attempts", CT_INT, F(notify_max_attempts), 1, 1000},
+    {"notifications", "failed_kept", CT_INT, F(notify_failed_kept), 0, 100000000},
+    {"notifications", "confirmation_emails", CT_INT, F(notify_confirmation_emails), 0, 1000000},
     {"notifications", "retry_initial", CT_DURATION, F(notify_retry_initial_s), 1, 86400},
     {"notifications", "retry_max", CT_DURATION, F(notify_retry_max_s), 1, 86400},
     {"notifications", "timeout", CT_DURATION, F(notify_timeout_s), 1, 3600},
@@ -151,6 +153,8 @@ void config_defaults(struct sesame_config *cfg)
     strcpy(cfg->feedback_accept_local, "fbl,abuse,postmaster");
     cfg->notify_signature_version = 1;
     cfg->notify_max_attempts = 10;
+    cfg->notify_failed_kept = 10000;
+    cfg->notify_confirmation_emails = 100;
     cfg->notify_retry_initial_s = 20;
     cfg->notify_retry_max_s = 600;
     cfg->notify_timeout_s = 15;

@@ -137,6 +137,8 @@ struct sesame_config {
     char notify_signing_cert[CONFIG_PATH_LEN]; /* empty: store path + ".sns.crt" */
     int notify_signature_version;              /* 1 (SHA1withRSA) or 2 (SHA256withRSA) */
     int notify_max_attempts;                   /* per HTTP(S) delivery, then failed */
+    int notify_failed_kept;                    /* failed deliveries kept, the newest */
+    int notify_confirmation_emails;            /* per account in 3 days (Subscribe) */
     int64_t notify_retry_initial_s;            /* doubling up to retry_max */
     int64_t notify_retry_max_s;
     int64_t notify_timeout_s;  /* one POST, connect to answer */

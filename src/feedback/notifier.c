@@ -127,7 +127,7 @@ static int outcome_write(struct store_conn *c, void *ctx)
      * fill the disk; trimmed every hundred, as each trim walks the kept ones' index */
     if (rc == STORE_OK && o->failed && ++o->nt->failed_since_trim >= 100) {
         o->nt->failed_since_trim = 0;
-        rc = store_outbox_trim_failed(c, STORE_OUTBOX_FAILED_KEPT);
+        rc = store_outbox_trim_failed(c, o->nt->fb->cfg.notify_failed_kept);
     }
     return rc;
 }

@@ -488,7 +488,6 @@ int store_outbox_insert(struct store_conn *c, struct store_outbox *o);
  * yet (the caller has the fallback forward to do), STORE_NOT_FOUND when none was left. */
 int store_outbox_forwarded(struct store_conn *c, const char *message_id);
 /* Deletes the failed rows but the newest keep (kept for the operator, not forever). */
-#define STORE_OUTBOX_FAILED_KEPT 10000
 int store_outbox_trim_failed(struct store_conn *c, int keep);
 /* Pending rows due at now_ms, oldest first, with id > after_id. */
 int store_outbox_due(struct store_conn *c, int64_t now_ms, int64_t after_id, int limit,
