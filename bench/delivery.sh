@@ -65,6 +65,12 @@ cleanup() {
 trap cleanup EXIT
 
 now_ms() { date +%s%3N; }
+cpu_ticks() { # a process's user + system CPU so far, in clock ticks (/proc/PID/stat)
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+per_msg_us() { # CPU ticks spent on N messages, in microseconds per message
+  awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0) }'
+}
 free_port() { $py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 commas() { awk -v n="$1" 'BEGIN { s = sprintf("%d", n); o = ""; while (length(s) > 3) { o = "," substr(s, length(s) - 2) o; s = substr(s, 1, length(s) - 3) } print s o }'; }
 
@@ -140,9 +146,10 @@ sesame_side() {
   if [ "$load" = api ]; then
     api_load
   else
-    "$build/smtp_load" -h 127.0.0.1 -p "$(value smtp_starttls | cut -d: -f2)" -u "$(value smtp_username)" \
+    TIMEFORMAT='%U %S'
+    { time "$build/smtp_load" -h 127.0.0.1 -p "$(value smtp_starttls | cut -d: -f2)" -u "$(value smtp_username)" \
       -w "$(value smtp_password)" -f "$from" -t "$rcpt" -m send -c "$connections" -s "$size" \
-      -d "$duration" | tee "$dir/load.txt"
+      -d "$duration" | tee "$dir/load.txt"; } 2>"$dir/load.cpu"
   fi
   t1=$(now_ms)
   last_change=$t1
@@ -166,6 +173,8 @@ sesame_side() {
   local wall_ms=$(($(now_ms) - t0))
   sleep 1 # smtp-sink counts at "."; let the last sessions' counters settle
   sesame_sink=$(sink_count)
+  local sesamed_ticks sink_ticks load_us=
+  sesamed_ticks=$(cpu_ticks "$pid") sink_ticks=$(cpu_ticks "$sink_pid")
   eval "$($py bench/delivery_stats.py sesame "$db")"
   stop; stop_sink; kill "$dns_pid" 2>/dev/null || true; wait "$dns_pid" 2>/dev/null || true; dns_pid=
   local span=$((last_delivery_ms - first_accept_ms))
@@ -174,6 +183,8 @@ sesame_side() {
   sesame_line="$(commas "$sesame_rate") messages/s delivered ($(commas "$delivered") in $(awk -v s="$span" 'BEGIN { printf "%.1f", s / 1000 }') s, first acceptance to last delivery); acceptance to delivery p50 ${p50_ms} ms, p99 ${p99_ms} ms; accepted at ${sesame_accept}; smtp-sink counted $(commas "$sesame_sink")"
   [ "$bounced" -eq 0 ] || sesame_line="$sesame_line; $bounced bounced"
   [ "$sesame_sink" -ge "$delivered" ] || sesame_line="$sesame_line (fewer than the store's Delivery events!)"
+  [ ! -s "$dir/load.cpu" ] || load_us=$(awk -v n="$delivered" '{ printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$dir/load.cpu")
+  sesame_line="$sesame_line; CPU per message: sesamed $(per_msg_us "$sesamed_ticks" "$delivered") µs, smtp-sink $(per_msg_us "$sink_ticks" "$delivered") µs${load_us:+, load generator $load_us µs}"
   echo "Sesame: $sesame_line; wall clock from the load's start to the last delivery seen $(awk -v s="$wall_ms" 'BEGIN { printf "%.1f", s / 1000 }') s"
   [ "$bounced" -eq 0 ] && [ "$sesame_sink" -ge "$delivered" ] || sesame_ok=0
 }

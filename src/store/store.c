@@ -302,6 +302,8 @@ static void *store_writer_main(void *arg)
             store_op_deliver(batch);
             batch = next;
         }
+        if (c && c->be->settle)
+            c->be->settle(c);
     }
     store_conn_close(c);
     return NULL;

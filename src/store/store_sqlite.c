@@ -267,6 +267,7 @@ struct sqlite_conn {
     sqlite3 *db;
     sqlite3_stmt *stmts[ST_COUNT];
     sqlite3_stmt *more[SQLITE_MORE_STMTS]; /* statements of the other files (sqlite_cached) */
+    int wal_frames;                        /* the WAL's length after this connection's commit */
 };
 
 sqlite3 *sqlite_conn_db(struct store_conn *c)
@@ -426,6 +427,13 @@ static void sqlite_conn_close(struct store_conn *c)
     free(sc);
 }
 
+static int sqlite_wal_committed(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+    (void)db, (void)name;
+    ((struct sqlite_conn *)ctx)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 static struct store_conn *sqlite_conn_open(struct store *s)
 {
     const struct sesame_config *cfg = store_config(s);
@@ -450,6 +458,7 @@ static struct store_conn *sqlite_conn_open(struct store *s)
         sqlite_conn_close(&sc->base);
         return NULL;
     }
+    sqlite3_wal_hook(sc->db, sqlite_wal_committed, sc); /* after the pragma, which clears it */
     return &sc->base;
 }
 
@@ -509,6 +518,22 @@ static void sqlite_maintain(struct store_conn *c)
                                        &wal_frames, &done);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         log_warn("store: checkpoint: %s", sqlite3_errmsg(sqlite_conn_db(c)));
+}
+
+/* The WAL starts over from its beginning only when a write begins with every frame already
+ * checkpointed. The maintenance thread's checkpoints never get there while the writer keeps
+ * committing, and a WAL that only grows makes every commit write to fresh, zeroed page
+ * cache (a third of the writer's CPU at 3,000 messages/s). So once the WAL passes this
+ * length, the writer checkpoints itself between batches, after answering the last one. */
+#define WAL_RESTART_FRAMES 1024
+
+static void sqlite_settle(struct store_conn *c)
+{
+    struct sqlite_conn *sc = (struct sqlite_conn *)c;
+    if (sc->wal_frames < WAL_RESTART_FRAMES)
+        return;
+    sc->wal_frames = 0;
+    sqlite_maintain(c);
 }
 
 static int sqlite_migrate(struct store_conn *c, char *err, size_t errlen)
@@ -1141,6 +1166,7 @@ const struct store_backend store_sqlite_backend = {
     .savepoint_rollback = sqlite_savepoint_rollback,
     .savepoint_release = sqlite_savepoint_release,
     .maintain = sqlite_maintain,
+    .settle = sqlite_settle,
     .in_transaction = sqlite_in_transaction,
     .account_insert = sqlite_account_insert,
     .account_update = sqlite_account_update,

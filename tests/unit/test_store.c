@@ -526,6 +526,50 @@ static void test_writer(struct store *s)
     store_conn_close(c);
 }
 
+static char wal_body[10240];
+
+static int write_message(struct store_conn *c, void *ctx)
+{
+    struct key_write *w = ctx;
+    struct store_message m = {.account_id = "111122223333",
+                              .region = "us-east-1",
+                              .source = "from@example.com",
+                              .identity = "example.com",
+                              .created_ms = 1000,
+                              .data = wal_body,
+                              .data_len = sizeof wal_body,
+                              .meta = "{}"};
+    snprintf(m.id, sizeof m.id, "wal-%s", w->key.key_id);
+    const char *rcpts[] = {"to@example.net"};
+    return store_message_insert(c, &m, rcpts, 1);
+}
+
+/* 40 MB of messages written back to back: the WAL starts over instead of growing with
+ * them, although the writer never stops long enough for the maintenance thread's
+ * checkpoints to finish the WAL. */
+static void test_writer_wal_bounded(struct store *s, const char *dir)
+{
+    memset(wal_body, 'x', sizeof wal_body);
+    struct counter counter = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+    struct store_conn *keep = store_conn_open(s); /* else the writer's last close ends the WAL */
+    CHECK(store_writer_start(s) == STORE_OK);
+    int total = 4000;
+    for (int i = 0; i < total; i++) {
+        struct key_write *w = calloc(1, sizeof *w);
+        snprintf(w->key.key_id, sizeof w->key.key_id, "%06d", i);
+        w->counter = &counter;
+        store_submit(s, NULL, write_message, write_done, w);
+    }
+    store_writer_stop(s);
+    CHECK(counter.ok == total);
+    char path[256];
+    snprintf(path, sizeof path, "%s/test.db-wal", dir);
+    struct stat st;
+    CHECK(stat(path, &st) == 0);
+    CHECK(st.st_size < 16 * 1024 * 1024);
+    store_conn_close(keep);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/sesame-store-XXXXXX";
@@ -535,6 +579,7 @@ int main(void)
     if (s) {
         test_records(s);
         test_writer(s);
+        test_writer_wal_bounded(s, dir);
         test_users_and_policies(s);
         test_dkim(s, dir);
         store_close(s);
