@@ -171,6 +171,11 @@ enum stmt_id {
     ST_CAPTURE_CLEAR_ALL,
     ST_CAPTURE_CLEAR_ONE,
     ST_CAPTURE_RECIPIENTS_CLEAR,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_SAVEPOINT,
+    ST_SAVEPOINT_ROLLBACK,
+    ST_SAVEPOINT_RELEASE,
     ST_COUNT
 };
 
@@ -260,6 +265,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CAPTURE_CLEAR_ONE] = "DELETE FROM messages WHERE captured=1 AND id=?",
     [ST_CAPTURE_RECIPIENTS_CLEAR] = "DELETE FROM recipients WHERE message_id NOT IN"
                                     " (SELECT id FROM messages)",
+    /* The writer's transaction control, prepared once: it runs for every request. */
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_SAVEPOINT] = "SAVEPOINT op",
+    [ST_SAVEPOINT_ROLLBACK] = "ROLLBACK TO op",
+    [ST_SAVEPOINT_RELEASE] = "RELEASE op",
 };
 
 struct sqlite_conn {
@@ -480,15 +491,27 @@ static int sqlite_schema_version(struct store_conn *c)
     return v;
 }
 
+static int sqlite_exec_stmt(struct store_conn *c, enum stmt_id id)
+{
+    sqlite3_stmt *st = sqlite_stmt(c, id);
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    if (st)
+        sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return STORE_OK;
+    log_error("store: %s: %s", stmt_sql[id], sqlite3_errmsg(sqlite_conn_db(c)));
+    return STORE_ERROR;
+}
+
 static int sqlite_begin(struct store_conn *c)
 {
     /* IMMEDIATE takes the write lock now, so a busy wait happens here and not at commit. */
-    return sqlite_exec(c, "BEGIN IMMEDIATE");
+    return sqlite_exec_stmt(c, ST_BEGIN);
 }
 
 static int sqlite_commit(struct store_conn *c)
 {
-    return sqlite_exec(c, "COMMIT");
+    return sqlite_exec_stmt(c, ST_COMMIT);
 }
 
 static void sqlite_rollback(struct store_conn *c)
@@ -499,17 +522,17 @@ static void sqlite_rollback(struct store_conn *c)
 
 static int sqlite_savepoint(struct store_conn *c)
 {
-    return sqlite_exec(c, "SAVEPOINT op");
+    return sqlite_exec_stmt(c, ST_SAVEPOINT);
 }
 
 static void sqlite_savepoint_rollback(struct store_conn *c)
 {
-    sqlite_exec(c, "ROLLBACK TO op");
+    sqlite_exec_stmt(c, ST_SAVEPOINT_ROLLBACK);
 }
 
 static int sqlite_savepoint_release(struct store_conn *c)
 {
-    return sqlite_exec(c, "RELEASE op");
+    return sqlite_exec_stmt(c, ST_SAVEPOINT_RELEASE);
 }
 
 static bool sqlite_in_transaction(struct store_conn *c)
@@ -566,6 +589,9 @@ static int sqlite_migrate(struct store_conn *c, char *err, size_t errlen)
 
 static int sqlite_open(struct store *s, char *err, size_t errlen)
 {
+    /* SQLite's memory statistics take a global mutex on every allocation of every thread;
+     * nothing reads them. Only possible before SQLite's first use, so a no-op after. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     struct store_conn *c = sqlite_conn_open(s);
     if (!c)
         return snprintf(err, errlen, "cannot open SQLite store %s", store_config(s)->store_path),
