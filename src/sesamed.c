@@ -88,7 +88,7 @@ static void dkim_note_after(void *kept, bool committed, void *ctx)
 
 static int io_thread_setup(struct daemon *d, struct io_thread *t, bool first)
 {
-    t->base = event_base_new();
+    t->base = net_event_base();
     if (!t->base)
         return -1;
     int http_fd = open_listener(d->cfg.api_http_listen, "api.http_listen");

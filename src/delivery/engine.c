@@ -2,6 +2,7 @@
  * heap, the messages in memory, and the resumption from the store at start. */
 #include "delivery/delivery_internal.h"
 #include "feedback/feedback.h"
+#include "net/net.h"
 #include "send/send.h"
 
 #include <event2/event.h>
@@ -440,7 +441,7 @@ static void *delivery_main(void *arg)
 static bool delivery_setup(struct delivery *d)
 {
     char err[256];
-    if (!(d->base = event_base_new()) || !(d->conn = store_conn_open(d->store)) ||
+    if (!(d->base = net_event_base()) || !(d->conn = store_conn_open(d->store)) ||
         !(d->resolver = dns_resolver_new(d->base, &d->cfg)))
         return false;
     if (!(d->tls_ctx = smtp_client_tls_ctx(err, sizeof err))) {

@@ -3,6 +3,7 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -42,4 +43,15 @@ bool net_addr_is_loopback(const char *addr)
 {
     return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]:", 6) ||
            !strncmp(addr, "localhost:", 10);
+}
+
+struct event_base *net_event_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
 }

@@ -6,9 +6,16 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct event_base;
+
 /* A non-blocking listening socket on host:port with SO_REUSEPORT, so that every I/O
  * thread can hold its own socket on the same address. -1 on error (message in err). */
 int net_listen(const char *addr, char *err, size_t errlen);
+/* An event base for a loop with many connections. Epoll's change list is on: a
+ * bufferevent turns its write event on and off for every reply it flushes, and the change
+ * list makes that one epoll_ctl per loop pass instead of two per reply. No fd is dup'd
+ * (the change list's one caveat). */
+struct event_base *net_event_base(void);
 /* True for a host:port on a loopback address (127.0.0.0/8, [::1], localhost). */
 bool net_addr_is_loopback(const char *addr);
 /* Server context from PEM files; TLS 1.2 and later. NULL on error (message in err). */
