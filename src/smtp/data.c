@@ -104,13 +104,23 @@ static int data_step(struct smtp_data *d, char c)
     }
 }
 
-/* Bytes from in that cannot change the state of a line in progress. */
+/* Bytes from in, read inside a line, that leave the reader inside a line: the rest of this
+ * line, and whole lines after it as long as each ends in CRLF with no other CR and the next
+ * starts with a byte that is neither a dot nor a line end. Found with memchr so that a
+ * message of ordinary lines is kept in one append, not a byte at a time. */
 static size_t data_text_run(const char *in, size_t len)
 {
     size_t n = 0;
-    while (n < len && in[n] != '\r' && in[n] != '\n')
-        n++;
-    return n;
+    for (;;) {
+        const char *lf = memchr(in + n, '\n', len - n);
+        size_t end = lf ? (size_t)(lf - in) : len;
+        const char *cr = memchr(in + n, '\r', end - n);
+        if (!lf || !cr || (size_t)(cr - in) != end - 1)
+            return cr ? (size_t)(cr - in) : end;
+        if (end + 1 >= len || in[end + 1] == '.' || in[end + 1] == '\r' || in[end + 1] == '\n')
+            return end - 1; /* the CRLF and what follows go a byte at a time */
+        n = end + 1;
+    }
 }
 
 size_t smtp_data_feed(struct smtp_data *d, const char *in, size_t len,
