@@ -35,6 +35,10 @@
 # Needs root (smtp-sink and Postfix drop privileges), the postfix package and
 # python3-dnslib (scripts/install-deps.sh). SIDES="sesame postfix" picks the halves.
 # THREADS=N sets Sesame's server.threads (default: one I/O thread per core).
+# CPU per message: user + system time of sesamed, smtp-sink and smtp_load over the run
+# (/proc/PID/stat, bash's time), divided by the messages delivered; steadier than the
+# throughput on a shared machine. SESAMED_WRAP prefixes sesamed's command line (e.g.
+# "valgrind --tool=callgrind --instr-atstart=no" to count instructions per message).
 # Exit status: 0 when every side that ran delivered everything, 1 otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -101,9 +105,9 @@ start_deliver() { # instance.sh's start, in deliver mode towards smtp-sink via m
     "${DKIM_BITS:-2048}" >>"$dir/i/sesame.conf"
   "$build/sesame" -c "$dir/i/sesame.conf" account set --quota 1000000000 --rate 1000000 >/dev/null
   "$build/sesame" -c "$dir/i/sesame.conf" identity verify --force example.com >/dev/null
-  "$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &
+  ${SESAMED_WRAP:-} "$build/sesamed" -c "$dir/i/sesame.conf" 2>"$dir/log" &
   pid=$!
-  for _ in $(seq 50); do grep -q "sesamed ready" "$dir/log" && break; sleep 0.1; done
+  for _ in $(seq 300); do grep -q "sesamed ready" "$dir/log" && break; sleep 0.1; done
   grep -q "sesamed ready" "$dir/log" || { echo "bench: sesamed did not start:" >&2; tail "$dir/log" >&2; exit 1; }
   [ "${DKIM:-0}" = 0 ] || dkim_enable
   sleep 0.5
