@@ -31,9 +31,32 @@ static enum mail_status check_line(const char *p, size_t n)
     return MAIL_OK;
 }
 
+/* True when raw is already what mail_normalize makes of it: every line ends in CRLF (the
+ * last may have no ending), none holds another CR, none is too long, and there is no NUL.
+ * Most messages are; they are then copied whole instead of a line at a time. */
+static bool already_canonical(const char *raw, size_t len)
+{
+    if (memchr(raw, '\0', len))
+        return false;
+    for (size_t pos = 0; pos < len;) {
+        const char *lf = memchr(raw + pos, '\n', len - pos);
+        size_t end = lf ? (size_t)(lf - raw) : len;
+        size_t content_end = lf ? end - 1 : end;
+        if ((lf && (end == pos || raw[end - 1] != '\r')) || content_end - pos > MAIL_MAX_LINE ||
+            memchr(raw + pos, '\r', content_end - pos))
+            return false;
+        pos = end + 1;
+    }
+    return true;
+}
+
 enum mail_status mail_normalize(const char *raw, size_t len, struct buf *out, char *err,
                                 size_t errlen)
 {
+    if (raw && len > 0 && already_canonical(raw, len)) {
+        buf_append(out, raw, len);
+        return MAIL_OK;
+    }
     size_t start_len = out->len, pos = 0, line = 1;
     while (raw && pos < len) {
         const char *lf = memchr(raw + pos, '\n', len - pos);

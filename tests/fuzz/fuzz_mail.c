@@ -33,6 +33,31 @@ static void fuzz_address_list(const uint8_t *data, size_t size)
     free(value);
 }
 
+/* mail_normalize's whole-message shortcut against the rule it shortcuts: line by line,
+ * LF or CRLF becomes CRLF; a NUL, another CR or a line over 998 octets refuses all. */
+static void check_normalize(const uint8_t *data, size_t size, const struct buf *got, bool ok)
+{
+    struct buf want;
+    buf_init(&want);
+    bool want_ok = true;
+    for (size_t pos = 0; pos < size && want_ok;) {
+        const uint8_t *lf = memchr(data + pos, '\n', size - pos);
+        size_t end = lf ? (size_t)(lf - data) : size, stop = end;
+        if (lf && end > pos && data[end - 1] == '\r')
+            stop--;
+        want_ok = !memchr(data + pos, '\0', stop - pos) && !memchr(data + pos, '\r', stop - pos) &&
+                  stop - pos <= 998;
+        buf_append(&want, data + pos, stop - pos);
+        if (lf)
+            buf_append(&want, "\r\n", 2);
+        pos = end + 1;
+    }
+    if (ok != want_ok ||
+        (ok && (got->len != want.len || (want.len && memcmp(got->data, want.data, want.len)))))
+        abort();
+    buf_free(&want);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct buf msg, out;
@@ -40,7 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     buf_init(&msg);
     buf_init(&out);
-    if (mail_normalize((const char *)data, size, &msg, err, sizeof err) == MAIL_OK &&
+    bool normalized = mail_normalize((const char *)data, size, &msg, err, sizeof err) == MAIL_OK;
+    check_normalize(data, size, &msg, normalized);
+    if (normalized &&
         mail_inspect(msg.data ? msg.data : "", msg.len, &in, err, sizeof err) == MAIL_OK) {
         struct mail_rewrite rw = {.date_ms = 1796161810123LL,
                                   .message_id = "<fuzz@sesame.example>",
