@@ -553,8 +553,8 @@ static void sqlite_maintain(struct store_conn *c)
  * checkpointed. The maintenance thread's checkpoints never get there while the writer keeps
  * committing, and a WAL that only grows makes every commit write to fresh, zeroed page
  * cache (a third of the writer's CPU at 3,000 messages/s). So once the WAL passes this
- * length, the writer checkpoints itself between batches, after answering the last one. */
-#define WAL_RESTART_FRAMES 1024
+ * length (16 MB), the writer checkpoints itself between batches, after answering the last one. */
+#define WAL_RESTART_FRAMES 4096
 
 static void sqlite_settle(struct store_conn *c)
 {
