@@ -377,7 +377,7 @@ static bool session_output_full(struct smtp_session *s)
     return true;
 }
 
-static void session_process(struct smtp_session *s)
+static void session_read_lines(struct smtp_session *s)
 {
     s->in_read = true;
     for (;;) {
@@ -391,6 +391,19 @@ static void session_process(struct smtp_session *s)
     s->in_read = false;
     if (s->state == SMTP_STATE_DATA || session_wants_lines(s))
         session_timeouts(s);
+}
+
+/* TLS writes a record for every reply as it is queued; a pipelined MAIL, RCPT and DATA
+ * would take three, each sealed on its own. Writing is held while the input is read, so
+ * that the replies to one read leave in one record. */
+static void session_process(struct smtp_session *s)
+{
+    struct bufferevent *corked = s->tls ? s->bev : NULL;
+    if (corked)
+        bufferevent_disable(corked, EV_WRITE);
+    session_read_lines(s);
+    if (corked && s->bev == corked)
+        bufferevent_enable(corked, EV_WRITE);
 }
 
 void smtp_session_resume(struct smtp_session *s)
