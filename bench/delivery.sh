@@ -278,7 +278,9 @@ echo
 echo "| path | result |"
 echo "|---|---|"
 case " $sides " in *" sesame "*)
-  echo "| Sesame: smtp_load (STARTTLS + AUTH) -> sesamed -> smtp-sink | ${sesame_line:-not measured: delivery did not complete (see above)} |" ;;
+  client="smtp_load (STARTTLS + AUTH)"
+  [ "$load" = smtp ] || client="wrk (SendRawEmail, SigV4, plain HTTP)"
+  echo "| Sesame: $client -> sesamed -> smtp-sink | ${sesame_line:-not measured: delivery did not complete (see above)} |" ;;
 esac
 case " $sides " in *" postfix "*)
   echo "| Postfix $(postconf -h mail_version 2>/dev/null), stock: smtp-source -> smtpd -> smtp-sink | ${postfix_line:-not measured} |" ;;
