@@ -112,8 +112,7 @@ static enum auth_outcome credentials_check(struct smtp_session *s, const char **
 const char *smtp_auth_recheck(struct smtp_session *s)
 {
     struct store_key key = {0};
-    int rc = store_key_get(s->t->conn, s->key_id, &key);
-    OPENSSL_cleanse(key.secret, sizeof key.secret);
+    int rc = store_key_state(s->t->conn, s->key_id, &key);
     if (rc == STORE_ERROR)
         return "451 Temporary failure; try again";
     enum auth_outcome out = AUTH_OUTCOME_INVALID;

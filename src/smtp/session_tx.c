@@ -37,7 +37,7 @@ void smtp_tx_free(struct smtp_session *s)
 
 /* The account's current state and its limits in the session's region (sandbox defaults
  * when none are stored). NULL after replying when sending cannot go on. */
-static const char *tx_sender_load(struct smtp_session *s, struct smtp_tx *tx)
+static const char *tx_sender_reads(struct smtp_session *s, struct smtp_tx *tx)
 {
     const struct sesame_config *cfg = &s->t->sh->cfg;
     const char *refusal = smtp_auth_recheck(s);
@@ -59,6 +59,16 @@ static const char *tx_sender_load(struct smtp_session *s, struct smtp_tx *tx)
         return reply_try_again;
     }
     return NULL;
+}
+
+/* The key, the account and its limits, read in one snapshot. */
+static const char *tx_sender_load(struct smtp_session *s, struct smtp_tx *tx)
+{
+    bool snapshot = store_read_begin(s->t->conn) == STORE_OK;
+    const char *refusal = tx_sender_reads(s, tx);
+    if (snapshot)
+        store_read_end(s->t->conn);
+    return refusal;
 }
 
 static struct send_sender tx_sender(struct smtp_session *s)

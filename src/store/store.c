@@ -195,6 +195,16 @@ int store_begin(struct store_conn *c)
     return c->be->begin(c);
 }
 
+int store_read_begin(struct store_conn *c)
+{
+    return c->be->read_begin(c);
+}
+
+void store_read_end(struct store_conn *c)
+{
+    c->be->read_end(c);
+}
+
 int store_commit(struct store_conn *c)
 {
     int rc = c->be->commit(c);
@@ -466,6 +476,13 @@ int store_key_get(struct store_conn *c, const char *key_id, struct store_key *ou
     int rc = c->be->key_get(c, key_id, out);
     if (rc == STORE_OK)
         key_unseal(c, out);
+    return rc;
+}
+
+int store_key_state(struct store_conn *c, const char *key_id, struct store_key *out)
+{
+    int rc = c->be->key_get(c, key_id, out);
+    OPENSSL_cleanse(out->secret, sizeof out->secret); /* still sealed: not for the caller */
     return rc;
 }
 

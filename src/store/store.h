@@ -136,6 +136,10 @@ int store_schema_version(struct store_conn *c);
 
 /* Explicit transactions, for the admin command (sesamed writes through store_submit). */
 int store_begin(struct store_conn *c);
+/* A read-only transaction around several reads: they see one snapshot, and the store
+ * opens it once rather than for each. Ended by store_read_end, never by store_commit. */
+int store_read_begin(struct store_conn *c);
+void store_read_end(struct store_conn *c);
 int store_commit(struct store_conn *c);
 void store_rollback(struct store_conn *c);
 
@@ -165,6 +169,9 @@ int store_account_region_put(struct store_conn *c, const struct store_account_re
 typedef void (*store_key_cb)(const struct store_key *k, void *ctx);
 int store_key_insert(struct store_conn *c, const struct store_key *k);
 int store_key_get(struct store_conn *c, const char *key_id, struct store_key *out);
+/* The same without the secret (out->secret left empty): for checks that a key is still
+ * active and whose it is, which need not pay for unsealing. */
+int store_key_state(struct store_conn *c, const char *key_id, struct store_key *out);
 int store_key_list(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx);
 int store_key_set_active(struct store_conn *c, const char *key_id, bool active);
 

@@ -28,6 +28,9 @@ struct store_backend {
     int (*savepoint)(struct store_conn *c);
     void (*savepoint_rollback)(struct store_conn *c);
     int (*savepoint_release)(struct store_conn *c);
+    /* A read-only transaction: one snapshot for several reads, opened once. */
+    int (*read_begin)(struct store_conn *c);
+    void (*read_end)(struct store_conn *c);
     /* False once the database has ended the transaction by itself (I/O error, full disk). */
     bool (*in_transaction)(struct store_conn *c);
     /* Periodic housekeeping off the writer's path (SQLite: the WAL checkpoint). */

@@ -172,6 +172,7 @@ enum stmt_id {
     ST_CAPTURE_CLEAR_ONE,
     ST_CAPTURE_RECIPIENTS_CLEAR,
     ST_BEGIN,
+    ST_READ_BEGIN,
     ST_COMMIT,
     ST_SAVEPOINT,
     ST_SAVEPOINT_ROLLBACK,
@@ -267,6 +268,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                                     " (SELECT id FROM messages)",
     /* The writer's transaction control, prepared once: it runs for every request. */
     [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_READ_BEGIN] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_SAVEPOINT] = "SAVEPOINT op",
     [ST_SAVEPOINT_ROLLBACK] = "ROLLBACK TO op",
@@ -512,6 +514,17 @@ static int sqlite_begin(struct store_conn *c)
 static int sqlite_commit(struct store_conn *c)
 {
     return sqlite_exec_stmt(c, ST_COMMIT);
+}
+
+static int sqlite_read_begin(struct store_conn *c)
+{
+    return sqlite_exec_stmt(c, ST_READ_BEGIN);
+}
+
+static void sqlite_read_end(struct store_conn *c)
+{
+    if (!sqlite3_get_autocommit(sqlite_conn_db(c)))
+        sqlite_exec_stmt(c, ST_COMMIT);
 }
 
 static void sqlite_rollback(struct store_conn *c)
@@ -1197,6 +1210,8 @@ const struct store_backend store_sqlite_backend = {
     .savepoint = sqlite_savepoint,
     .savepoint_rollback = sqlite_savepoint_rollback,
     .savepoint_release = sqlite_savepoint_release,
+    .read_begin = sqlite_read_begin,
+    .read_end = sqlite_read_end,
     .maintain = sqlite_maintain,
     .settle = sqlite_settle,
     .in_transaction = sqlite_in_transaction,
