@@ -8,8 +8,10 @@
  * aimed at other recipients, are refused at RCPT. */
 #include "delivery/delivery.h"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +21,55 @@
 #define HEX_LEN 48                   /* its hex digits */
 #define MAC_LEN 8
 
+/* HMAC-SHA256 under the key, set up once and copied for each address: OpenSSL's one-shot
+ * HMAC looks the algorithms up by name every time, which cost as much as the rest of
+ * writing the envelope. One key in the process (delivery.verp_key); a new one replaces it. */
+static struct {
+    pthread_mutex_t lock;
+    unsigned char key[DELIVERY_VERP_KEY_LEN];
+    EVP_MAC_CTX *keyed;
+} verp_hmac = {PTHREAD_MUTEX_INITIALIZER, {0}, NULL};
+
+static EVP_MAC_CTX *verp_hmac_keyed(const unsigned char key[DELIVERY_VERP_KEY_LEN])
+{
+    if (verp_hmac.keyed && !memcmp(verp_hmac.key, key, DELIVERY_VERP_KEY_LEN))
+        return verp_hmac.keyed;
+    EVP_MAC_CTX_free(verp_hmac.keyed);
+    verp_hmac.keyed = NULL;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    EVP_MAC_free(mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (!ctx || !EVP_MAC_init(ctx, key, DELIVERY_VERP_KEY_LEN, params)) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    memcpy(verp_hmac.key, key, DELIVERY_VERP_KEY_LEN);
+    return verp_hmac.keyed = ctx;
+}
+
+static void verp_hmac_sha256(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *local,
+                             size_t len, unsigned char md[EVP_MAX_MD_SIZE])
+{
+    pthread_mutex_lock(&verp_hmac.lock);
+    EVP_MAC_CTX *keyed = verp_hmac_keyed(key);
+    EVP_MAC_CTX *ctx = keyed ? EVP_MAC_CTX_dup(keyed) : NULL;
+    pthread_mutex_unlock(&verp_hmac.lock);
+    size_t md_len = 0;
+    if (!ctx || !EVP_MAC_update(ctx, (const unsigned char *)local, len) ||
+        !EVP_MAC_final(ctx, md, &md_len, EVP_MAX_MD_SIZE))
+        abort(); /* out of memory, or OpenSSL without HMAC-SHA256: nothing can be sent */
+    EVP_MAC_CTX_free(ctx);
+}
+
 static void verp_mac(const unsigned char key[DELIVERY_VERP_KEY_LEN], const char *local, size_t len,
                      char out[MAC_LEN + 1])
 {
     static const char b32[] = "abcdefghijklmnopqrstuvwxyz234567";
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
-    HMAC(EVP_sha256(), key, DELIVERY_VERP_KEY_LEN, (const unsigned char *)local, len, md, &md_len);
+    verp_hmac_sha256(key, local, len, md);
     uint64_t bits = 0;
     for (int i = 0; i < 5; i++)
         bits = bits << 8 | md[i];
