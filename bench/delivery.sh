@@ -37,7 +37,9 @@
 # THREADS=N sets Sesame's server.threads (default: one I/O thread per core).
 # CPU per message: user + system time of sesamed, smtp-sink and smtp_load over the run
 # (/proc/PID/stat, bash's time), divided by the messages delivered; steadier than the
-# throughput on a shared machine. SESAMED_WRAP prefixes sesamed's command line (e.g.
+# throughput on a shared machine. The machine's busy, idle and stolen shares during
+# Sesame's load (/proc/stat; "stolen": time the hypervisor gave other guests) say how
+# much of the two cores the run really had. SESAMED_WRAP prefixes sesamed's command line (e.g.
 # "valgrind --tool=callgrind --instr-atstart=no" to count instructions per message).
 # Exit status: 0 when every side that ran delivered everything, 1 otherwise.
 set -euo pipefail
@@ -71,6 +73,15 @@ trap cleanup EXIT
 now_ms() { date +%s%3N; }
 cpu_ticks() { # a process's user + system CPU so far, in clock ticks (/proc/PID/stat)
   awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+cpu_stat() { # the machine's CPU time so far: "busy idle steal" in ticks (/proc/stat)
+  awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9 }' /proc/stat
+}
+cpu_share() { # "busy idle steal" before and after: each one's share of the time between
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); t = 0
+    for (i = 1; i <= 3; i++) { d[i] = y[i] - x[i]; t += d[i] }
+    if (t <= 0) t = 1
+    printf "machine %.0f%% busy, %.0f%% idle, %.0f%% stolen by other guests", d[1] * 100 / t, d[2] * 100 / t, d[3] * 100 / t }'
 }
 per_msg_us() { # CPU ticks spent on N messages, in microseconds per message
   awk -v t="$1" -v n="$2" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f", (n > 0 ? t * 1e6 / hz / n : 0) }'
@@ -147,6 +158,8 @@ sesame_side() {
   db=$(awk -F' = ' '$1 == "path" {print $2}' "$dir/i/sesame.conf")
   local t0 t1 progress accepted=0 delivered=0 bounced=0 last=-1 last_change
   t0=$(now_ms)
+  local stat0 stat1
+  stat0=$(cpu_stat)
   if [ "$load" = api ]; then
     api_load
   else
@@ -156,6 +169,7 @@ sesame_side() {
       -d "$duration" | tee "$dir/load.txt"; } 2>"$dir/load.cpu"
   fi
   t1=$(now_ms)
+  stat1=$(cpu_stat)
   last_change=$t1
   while :; do
     progress=$($py bench/delivery_stats.py progress "$db") || progress="$accepted $delivered $bounced"
@@ -188,7 +202,7 @@ sesame_side() {
   [ "$bounced" -eq 0 ] || sesame_line="$sesame_line; $bounced bounced"
   [ "$sesame_sink" -ge "$delivered" ] || sesame_line="$sesame_line (fewer than the store's Delivery events!)"
   [ ! -s "$dir/load.cpu" ] || load_us=$(awk -v n="$delivered" '{ printf "%.0f", (n > 0 ? ($1 + $2) * 1e6 / n : 0) }' "$dir/load.cpu")
-  sesame_line="$sesame_line; CPU per message: sesamed $(per_msg_us "$sesamed_ticks" "$delivered") µs, smtp-sink $(per_msg_us "$sink_ticks" "$delivered") µs${load_us:+, load generator $load_us µs}"
+  sesame_line="$sesame_line; during the load: $(cpu_share "$stat0" "$stat1"); CPU per message: sesamed $(per_msg_us "$sesamed_ticks" "$delivered") µs, smtp-sink $(per_msg_us "$sink_ticks" "$delivered") µs${load_us:+, load generator $load_us µs}"
   echo "Sesame: $sesame_line; wall clock from the load's start to the last delivery seen $(awk -v s="$wall_ms" 'BEGIN { printf "%.1f", s / 1000 }') s"
   [ "$bounced" -eq 0 ] && [ "$sesame_sink" -ge "$delivered" ] || sesame_ok=0
 }
