@@ -312,8 +312,11 @@ static void *store_writer_main(void *arg)
             store_op_deliver(batch);
             batch = next;
         }
-        if (c && c->be->settle)
-            c->be->settle(c);
+        if (c && c->be->settle && c->be->settle(c)) {
+            pthread_mutex_lock(&s->lock);
+            pthread_cond_signal(&s->maintain_wake);
+            pthread_mutex_unlock(&s->lock);
+        }
     }
     store_conn_close(c);
     return NULL;

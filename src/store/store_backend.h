@@ -35,8 +35,9 @@ struct store_backend {
     bool (*in_transaction)(struct store_conn *c);
     /* Periodic housekeeping off the writer's path (SQLite: the WAL checkpoint). */
     void (*maintain)(struct store_conn *c);
-    /* On the writer, between batches, after their callers have been answered. */
-    void (*settle)(struct store_conn *c);
+    /* On the writer, between batches, after their callers have been answered. True when
+     * maintain, on its own thread, should run now rather than at its next second. */
+    bool (*settle)(struct store_conn *c);
 
     int (*account_insert)(struct store_conn *c, const struct store_account *a);
     int (*account_update)(struct store_conn *c, const struct store_account *a);
