@@ -393,17 +393,26 @@ static void session_read_lines(struct smtp_session *s)
         session_timeouts(s);
 }
 
-/* TLS writes a record for every reply as it is queued; a pipelined MAIL, RCPT and DATA
- * would take three, each sealed on its own. Writing is held while the input is read, so
- * that the replies to one read leave in one record. */
+/* After STARTTLS the TLS filter seals a record for every reply as it is queued; a
+ * pipelined MAIL, RCPT and DATA would take three. Writing is held while one read's input
+ * is processed, so that its replies leave in one record. (Implicit TLS writes from its
+ * write event, which gathers them already.) */
 static void session_process(struct smtp_session *s)
 {
-    struct bufferevent *corked = s->tls ? s->bev : NULL;
-    if (corked)
-        bufferevent_disable(corked, EV_WRITE);
+    struct bufferevent *held = s->tls && bufferevent_get_underlying(s->bev) ? s->bev : NULL;
+    if (held)
+        bufferevent_disable(held, EV_WRITE);
     session_read_lines(s);
-    if (corked && s->bev == corked)
-        bufferevent_enable(corked, EV_WRITE);
+    if (!held || s->bev != held)
+        return;
+    bufferevent_enable(held, EV_WRITE);
+    /* Enabling starts the filter's write timeout even with nothing to send (a pause in
+     * DATA would end at the command timeout); setting the timeouts again drops it while
+     * the output is empty. */
+    if (evbuffer_get_length(bufferevent_get_output(held)) == 0) {
+        struct timeval read = {s->timeout_s, 0}, write = {s->t->sh->cfg.smtp_command_timeout_s, 0};
+        bufferevent_set_timeouts(held, &read, &write);
+    }
 }
 
 void smtp_session_resume(struct smtp_session *s)

@@ -170,7 +170,8 @@ typedef void (*store_key_cb)(const struct store_key *k, void *ctx);
 int store_key_insert(struct store_conn *c, const struct store_key *k);
 int store_key_get(struct store_conn *c, const char *key_id, struct store_key *out);
 /* The same without the secret (out->secret left empty): for checks that a key is still
- * active and whose it is, which need not pay for unsealing. */
+ * active and whose it is, which need not pay for unsealing. Unlike store_key_get it does
+ * not mark inactive a key whose sealed secret no longer opens (a changed key file). */
 int store_key_state(struct store_conn *c, const char *key_id, struct store_key *out);
 int store_key_list(struct store_conn *c, const char *account_id, store_key_cb cb, void *ctx);
 int store_key_set_active(struct store_conn *c, const char *key_id, bool active);

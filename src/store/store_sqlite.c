@@ -517,6 +517,12 @@ static int sqlite_commit(struct store_conn *c)
     return sqlite_exec_stmt(c, ST_COMMIT);
 }
 
+static void sqlite_rollback(struct store_conn *c)
+{
+    if (!sqlite3_get_autocommit(sqlite_conn_db(c)))
+        sqlite_exec(c, "ROLLBACK");
+}
+
 static int sqlite_read_begin(struct store_conn *c)
 {
     return sqlite_exec_stmt(c, ST_READ_BEGIN);
@@ -524,14 +530,9 @@ static int sqlite_read_begin(struct store_conn *c)
 
 static void sqlite_read_end(struct store_conn *c)
 {
-    if (!sqlite3_get_autocommit(sqlite_conn_db(c)))
-        sqlite_exec_stmt(c, ST_COMMIT);
-}
-
-static void sqlite_rollback(struct store_conn *c)
-{
-    if (!sqlite3_get_autocommit(sqlite_conn_db(c)))
-        sqlite_exec(c, "ROLLBACK");
+    /* A read transaction left open would pin its snapshot (and the WAL) for good. */
+    if (!sqlite3_get_autocommit(sqlite_conn_db(c)) && sqlite_exec_stmt(c, ST_COMMIT) != STORE_OK)
+        sqlite_rollback(c);
 }
 
 static int sqlite_savepoint(struct store_conn *c)

@@ -78,6 +78,22 @@ def test_data_timeout_stores_nothing(inst):
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "tls"])
+def test_pause_in_data_longer_than_command_timeout(instance, implicit):
+    """DATA waits smtp.data_timeout between reads, not command_timeout: holding a TLS
+    session's replies while a read is processed must not leave a write timeout running."""
+    inst = sender_instance(instance, "[smtp]\ncommand_timeout = 1s\ndata_timeout = 5s\n")
+    c = session(inst, implicit=implicit)
+    assert c.cmd("MAIL FROM:<%s>" % SENDER) == "250 Ok"
+    assert c.cmd("RCPT TO:<%s>" % SIM) == "250 Ok"
+    assert c.cmd("DATA").startswith("354")
+    c.send("From: %s\r\nTo: %s\r\nSubject: slow\r\n\r\nthe first half\r\n" % (SENDER, SIM))
+    time.sleep(2.5)
+    c.send("the second half\r\n.\r\n")
+    assert c.reply()[0].startswith("250 Ok ")
+    c.cmd("QUIT")
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "tls"])
 def test_client_vanishing_mid_data_stores_nothing(inst, implicit):
     before = message_count(inst)
     c = session(inst, implicit=implicit)
