@@ -465,7 +465,7 @@ static struct store_conn *sqlite_conn_open(struct store *s)
     /* Other processes (the admin command) write too: wait for their locks, not fail. */
     sqlite3_busy_timeout(sc->db, 10000);
     const char *sync = cfg->store_fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-    /* Checkpoints run on the maintenance thread (sqlite_maintain), not inside commits.
+    /* Checkpoints run outside commits (sqlite_maintain, sqlite_settle), never inside one.
      * Statement journals stay in memory (each write inside a savepoint opened a file in
      * /var/tmp). Debian builds SQLite to zero every freed page: FAST zeroes what is freed
      * inside a page but leaves freed overflow pages, a released message's body, for the
