@@ -322,9 +322,9 @@ static void *store_writer_main(void *arg)
     return NULL;
 }
 
-/* Housekeeping once a second (sooner when the writer asks), on its own connection, so that the writer's commits never
- * wait for it (with SQLite, most checkpoint copying and its fsyncs happen here; the
- * writer only finishes a checkpoint between batches, backend settle). */
+/* Housekeeping once a second (sooner when the writer asks), on its own connection, so
+ * that the writer's commits never wait for it. With SQLite most of a checkpoint's copying
+ * and its fsyncs happen here; the writer only finishes one between batches (settle). */
 static void *store_maintainer_main(void *arg)
 {
     struct store *s = arg;
