@@ -141,7 +141,7 @@ void smtp_client_tx_start(struct smtp_client *c)
         tx_refuse_locally(c, 554, text);
         return;
     }
-    c->tx_size = smtp_data_size(tx->data, tx->len);
+    c->tx_size = smtp_data_size(tx->data, tx->len, &c->tx_as_is);
     if (c->caps.size && c->caps.max_size > 0 && c->tx_size > (uint64_t)c->caps.max_size) {
         tx_refuse_locally(c, 552, "5.3.4 Message size exceeds fixed maximum message size");
         return;
@@ -174,7 +174,13 @@ static void tx_data_go(struct smtp_client *c)
         c->lone_dot = true;
         evbuffer_add(out, ".\r\n", 3);
     } else {
-        smtp_data_stuff(c->tx->data, c->tx->len, tx_emit, out);
+        if (c->tx_as_is) { /* smtp_data_size's scan found nothing to stuff: not again */
+            if (c->tx->len)
+                tx_emit(c->tx->data, c->tx->len, out);
+            evbuffer_add(out, ".\r\n", 3);
+        } else {
+            smtp_data_stuff(c->tx->data, c->tx->len, tx_emit, out);
+        }
         smtp_client_watch_output(c, true);
     }
     smtp_client_expect(c, SMTP_CLIENT_STATE_BODY);

@@ -162,9 +162,10 @@ static void proto_emit(smtp_stuff_fn emit, void *arg, const char *p, size_t n)
 /* The stuffing and the size in one scan (emit NULL: the size only). Unchanged stretches,
  * CRLF line ends included, go out whole; a stretch breaks only where a bare CR or LF
  * becomes CRLF or a line's leading dot is doubled. Returns the size without the stuffing
- * dots and the final ".\r\n" (RFC 1870). */
-static uint64_t proto_scan(const char *data, size_t len, smtp_stuff_fn emit, void *arg)
+ * dots and the final ".\r\n" (RFC 1870); *as_is says whether nothing was changed. */
+static uint64_t proto_scan(const char *data, size_t len, smtp_stuff_fn emit, void *arg, bool *as_is)
 {
+    *as_is = true;
     if (len == 0) /* data may be NULL: no arithmetic on it */
         return 0;
     struct proto_scan s = {data, data + len, NULL, NULL};
@@ -172,12 +173,14 @@ static uint64_t proto_scan(const char *data, size_t len, smtp_stuff_fn emit, voi
     const char *from = data, *p = data; /* p: a line's start */
     while (p < s.end) {
         if (*p == '.') {
+            *as_is = false;
             proto_emit(emit, arg, from, (size_t)(p - from));
             proto_emit(emit, arg, ".", 1); /* the line's own dot follows in the next stretch */
             from = p;
         }
         const char *eol = proto_next_eol(&s, p);
         if (eol == s.end) { /* an unterminated last line */
+            *as_is = false;
             proto_emit(emit, arg, from, (size_t)(s.end - from));
             proto_emit(emit, arg, "\r\n", 2);
             return size + 2;
@@ -186,6 +189,7 @@ static uint64_t proto_scan(const char *data, size_t len, smtp_stuff_fn emit, voi
             p = eol + 2;
             continue;
         }
+        *as_is = false;
         proto_emit(emit, arg, from, (size_t)(eol - from)); /* bare CR or LF: CRLF instead */
         proto_emit(emit, arg, "\r\n", 2);
         size++;
@@ -197,7 +201,8 @@ static uint64_t proto_scan(const char *data, size_t len, smtp_stuff_fn emit, voi
 
 void smtp_data_stuff(const char *data, size_t len, smtp_stuff_fn emit, void *arg)
 {
-    proto_scan(data, len, emit, arg);
+    bool as_is;
+    proto_scan(data, len, emit, arg, &as_is);
     emit(".\r\n", 3, arg);
 }
 
@@ -211,7 +216,8 @@ void smtp_data_stuff_buf(const char *data, size_t len, struct buf *out)
     smtp_data_stuff(data, len, proto_buf_emit, out);
 }
 
-uint64_t smtp_data_size(const char *data, size_t len)
+uint64_t smtp_data_size(const char *data, size_t len, bool *as_is)
 {
-    return proto_scan(data, len, NULL, NULL);
+    bool unused;
+    return proto_scan(data, len, NULL, NULL, as_is ? as_is : &unused);
 }

@@ -387,8 +387,9 @@ void smtp_data_stuff(const char *data, size_t len, smtp_stuff_fn emit, void *arg
 void smtp_data_stuff_buf(const char *data, size_t len, struct buf *out);
 /* The message's size for SIZE (RFC 1870 §4): line endings counted as CRLF and a missing
  * last one added, without the stuffing dots and the final ".\r\n". The same scan as
- * smtp_data_stuff (memchr over line ends), without the output. */
-uint64_t smtp_data_size(const char *data, size_t len);
+ * smtp_data_stuff (memchr over line ends), without the output. *as_is (may be NULL) is
+ * set when stuffing would change nothing: the data followed by ".\r\n" is what goes out. */
+uint64_t smtp_data_size(const char *data, size_t len, bool *as_is);
 
 enum smtp_client_state {
     SMTP_CLIENT_STATE_CONNECTING,    /* TCP connect (and the handshake with implicit TLS) */
@@ -445,6 +446,7 @@ struct smtp_client {
     int rcpt_cap[2];
     int rcpt_cur;
     uint64_t tx_size;  /* the message's size for SIZE (smtp_data_size) */
+    bool tx_as_is;     /* and whether it goes out without stuffing */
     int rcpt_sent;     /* RCPT commands written */
     int rcpt_replied;  /* RCPT replies read */
     int rcpt_accepted; /* of them, 2xx */

@@ -113,10 +113,14 @@ static void test_stuffing(void)
     stuffed_is("x\n.\r\ny", "x\r\n..\r\ny\r\n.\r\n");
     stuffed_is("mid.dot\r\n", "mid.dot\r\n.\r\n");
 
-    CHECK(smtp_data_size("", 0) == 0);
-    CHECK(smtp_data_size("ab\r\n", 4) == 4);
-    CHECK(smtp_data_size("ab\n.c", 5) == 8); /* CRLF counted, the stuffing dot not */
-    CHECK(smtp_data_size("ab", 2) == 4);
+    bool as_is = false;
+    CHECK(smtp_data_size("", 0, &as_is) == 0 && as_is);
+    CHECK(smtp_data_size("ab\r\n", 4, &as_is) == 4 && as_is);
+    CHECK(smtp_data_size("ab\n.c", 5, &as_is) == 8 && !as_is); /* CRLF counted, the dot not */
+    CHECK(smtp_data_size("ab", 2, &as_is) == 4 && !as_is);
+    CHECK(smtp_data_size("ab\r\n.c\r\n", 8, &as_is) == 8 && !as_is);
+    CHECK(smtp_data_size("ab\rc\r\n", 6, &as_is) == 7 && !as_is);
+    CHECK(smtp_data_size("ab\r\n", 4, NULL) == 4);
 }
 
 /* ---- running a client ---- */
