@@ -172,6 +172,27 @@ static bool plain_addr_spec(const char *s)
     return true;
 }
 
+bool mail_address_plain(const char *value)
+{
+    return plain_addr_spec(value) && idn_plain(value);
+}
+
+bool mail_address_list_take(const char *value, char ***out, int *count)
+{
+    if (mail_address_plain(value)) { /* the usual To: and From:, at a tenth of the cost */
+        if (out)
+            push(out, count, value);
+        return true;
+    }
+    InternetAddressList *list = mail_address_list_parse(value);
+    if (!list)
+        return false;
+    if (out)
+        mail_address_list_flatten(list, out, count);
+    g_object_unref(list);
+    return true;
+}
+
 bool mail_mailbox_address(const char *mailbox, char *out, size_t outlen)
 {
     if (plain_addr_spec(mailbox))

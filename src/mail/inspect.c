@@ -26,14 +26,8 @@ static enum mail_status take_list(const struct mail_field *f, char ***list, int 
     enum mail_status st = MAIL_OK;
     if (value[0] == '\0') {
         st = empty_ok ? MAIL_OK : MAIL_BAD_ADDRESS; /* only Bcc may be empty (§3.6.3) */
-    } else {
-        InternetAddressList *l = mail_address_list_parse(value);
-        if (!l)
-            st = MAIL_BAD_ADDRESS;
-        else if (list)
-            mail_address_list_flatten(l, list, count);
-        if (l)
-            g_object_unref(l);
+    } else if (!mail_address_list_take(value, list, count)) {
+        st = MAIL_BAD_ADDRESS;
     }
     free(value);
     return st;
@@ -235,6 +229,8 @@ enum mail_status mail_inspect(const char *msg, size_t len, struct mail_inspectio
     memset(out, 0, sizeof *out);
     if (!msg)
         msg = ""; /* an empty buffer may have no storage yet */
+    /* GMime decodes the Subject even when no address needed it (mail_address_list_take) */
+    mail_gmime_init();
     enum mail_status st = inspect_header(msg, len, out, err, errlen);
     if (st == MAIL_OK && !out->single_text) /* one text part has nothing to walk */
         st = inspect_mime(msg, len, out, err, errlen);

@@ -48,6 +48,12 @@ InternetAddressList *mail_address_list_parse(const char *value);
 const char *mail_mailbox_addr(InternetAddress *ia);
 /* Appends the addr-specs of every mailbox in list (groups flattened) to *out. */
 void mail_address_list_flatten(InternetAddressList *list, char ***out, int *count);
+/* True for a value that is one plain addr-spec (dot-atom local part, no A-label domain):
+ * a list of it flattens to the value itself, without asking GMime (fuzz_mail checks). */
+bool mail_address_plain(const char *value);
+/* Parses a list and appends its addr-specs to *out (out NULL: checks only); false when
+ * mail_address_list_parse refuses it. */
+bool mail_address_list_take(const char *value, char ***out, int *count);
 
 /* ---- GMime 3.2.13 defects (gmime_quirks.c) ---- */
 

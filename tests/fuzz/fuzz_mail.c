@@ -22,10 +22,29 @@ static void check_idn_shortcut(InternetAddressList *list)
     }
 }
 
+/* A plain addr-spec skips GMime: GMime must accept it and flatten it to itself. */
+static void check_plain_shortcut(const char *value, InternetAddressList *list)
+{
+    if (!mail_address_plain(value))
+        return;
+    char **addrs = NULL;
+    int count = 0;
+    if (!list)
+        abort();
+    mail_address_list_flatten(list, &addrs, &count);
+    if (count != 1 || strcmp(addrs[0], value))
+        abort();
+    for (int i = 0; i < count; i++)
+        free(addrs[i]);
+    free(addrs);
+}
+
 static void fuzz_address_list(const uint8_t *data, size_t size)
 {
     char *value = strndup((const char *)data, size < 1000 ? size : 1000);
     InternetAddressList *list = value ? mail_address_list_parse(value) : NULL;
+    if (value)
+        check_plain_shortcut(value, list);
     if (list) {
         check_idn_shortcut(list);
         g_object_unref(list);

@@ -620,7 +620,12 @@ static void test_build_refusals(void)
     buf_free(&out);
 }
 
-/* Several I/O threads use the module at once; the first use initializes GMime. */
+/* Plain addresses skip GMime (mail_address_list_take), the Subject does not. */
+#define PLAIN_FIRST                                                                                \
+    "From: a@example.com\r\nTo: b@example.net\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nhi\r\n"
+
+/* Several I/O threads use the module at once; the first use initializes GMime, and may be
+ * a message whose only GMime work is its Subject. */
 static void *worker(void *arg)
 {
     (void)arg;
@@ -628,6 +633,11 @@ static void *worker(void *arg)
     struct buf out;
     buf_init(&out);
     int ok = 1;
+    struct mail_inspection first;
+    ok &= mail_inspect(PLAIN_FIRST, strlen(PLAIN_FIRST), &first, NULL, 0) == MAIL_OK &&
+          first.subject && !strcmp(first.subject, "caf\xc3\xa9") && first.to_count == 1 &&
+          !strcmp(first.to[0], "b@example.net");
+    mail_inspection_free(&first);
     for (int i = 0; i < 50; i++) {
         struct mail_inspection in;
         char err[256];
