@@ -281,6 +281,8 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
         rev = in;
         in = next;
     }
+    /* The suppression lists are read for each new recipient: one snapshot for them all. */
+    bool snapshot = rev && store_read_begin(d->conn) == STORE_OK;
     for (in = rev; in;) {
         struct dl_message *m = message_add(d, &in->rcpts[0]);
         message_set_data(d, m, in->data, in->len);
@@ -301,6 +303,8 @@ static void on_inbox(evutil_socket_t fd, short what, void *arg)
         free(in);
         in = next;
     }
+    if (snapshot)
+        store_read_end(d->conn);
 }
 
 void delivery_enqueue(struct delivery *d, const struct delivery_message *msg)

@@ -452,23 +452,29 @@ static int record_causes(struct feedback *fb, struct store_conn *c, const struct
                          int count, const char *report, size_t report_len, bool forward,
                          struct feedback_outgoing *out)
 {
-    struct mail_info mi;
-    int rc = mail_row_load(c, evs[0].message_id, &mi);
-    if (rc == STORE_NOT_FOUND ||
-        (rc == STORE_OK && !strcmp(mi.msg.account_id, SEND_NOTICE_ACCOUNT))) {
-        mail_info_free(&mi); /* Sesame's own notices notify nobody */
-        return STORE_OK;
-    }
+    struct store_message head;
+    int rc = store_message_get(c, evs[0].message_id, &head, NULL);
+    if (rc == STORE_NOT_FOUND || (rc == STORE_OK && !strcmp(head.account_id, SEND_NOTICE_ACCOUNT)))
+        return STORE_OK; /* Sesame's own notices notify nobody */
     struct store_notify n = {0};
     if (rc == STORE_OK) {
-        rc = store_notify_get(c, mi.msg.account_id, mi.msg.region, mi.msg.identity, &n);
+        rc = store_notify_get(c, head.account_id, head.region, head.identity, &n);
         rc = rc == STORE_NOT_FOUND ? STORE_OK : rc;
     }
+    if (rc != STORE_OK)
+        return rc;
     /* the event goes by email when its identity forwards: here, or with its report's first
      * group (forward false) */
     bool by_email = forwarded_type(evs[0].type);
-    if (rc == STORE_OK)
-        rc = publish_event(fb, c, &n, &mi, evs, count, by_email && n.forwarding, out);
+    if (!topic_for(&n, evs[0].type)[0] && !(forward && by_email && n.forwarding))
+        return STORE_OK; /* nobody to tell (most deliveries): the rest of the row is not read */
+    struct mail_info mi;
+    rc = mail_row_load(c, evs[0].message_id, &mi);
+    if (rc != STORE_OK) {
+        mail_info_free(&mi);
+        return rc == STORE_NOT_FOUND ? STORE_OK : rc;
+    }
+    rc = publish_event(fb, c, &n, &mi, evs, count, by_email && n.forwarding, out);
     /* a topic found gone while publishing turns forwarding on: n says so now */
     if (rc == STORE_OK && forward && by_email && n.forwarding)
         rc = forward_event(fb, c, &mi, evs, count, report, report_len, out);

@@ -399,7 +399,8 @@ int store_suppressed_delete(struct store_conn *c, const char *address);
 
 /* The message's row without its bytes (data NULL, data_len 0); meta is malloc'd into
  * *meta (the caller frees it; out->meta points at it too). STORE_NOT_FOUND when unknown
- * (*meta NULL). */
+ * (*meta NULL). meta NULL: only the columns stored before the bytes, id to created_ms
+ * (captured false, meta NULL), which are read without going through the bytes. */
 int store_message_get(struct store_conn *c, const char *id, struct store_message *out, char **meta);
 
 /* ---- notifications (spec 20 §5, DECISIONS 28–29) ---- */

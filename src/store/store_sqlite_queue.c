@@ -11,6 +11,7 @@ enum queue_stmt {
     QS_LIST_ONE,
     QS_DATA,
     QS_MESSAGE_GET,
+    QS_MESSAGE_HEAD,
     QS_UPDATE,
     QS_RETRY_ALL,
     QS_RETRY_ONE,
@@ -48,6 +49,10 @@ static const char *const queue_sql[QS_COUNT] = {
     [QS_DATA] = "SELECT data FROM messages WHERE id=?",
     [QS_MESSAGE_GET] = "SELECT id, account_id, region, source, identity, created_ms, captured,"
                        " meta FROM messages WHERE id=?",
+    /* The columns before data: the rest of a row sits after the body, on its overflow
+     * pages, which SQLite reads through to reach them. */
+    [QS_MESSAGE_HEAD] = "SELECT id, account_id, region, source, identity, created_ms"
+                        " FROM messages WHERE id=?",
     [QS_UPDATE] = "UPDATE recipients SET state=?3, attempts=?4, next_ms=?5, last_result=?6"
                   " WHERE message_id=?1 AND idx=?2 AND state='queued'",
     [QS_RETRY_ALL] = "UPDATE recipients SET next_ms=?1 WHERE state='queued'",
@@ -161,6 +166,8 @@ static void read_message(sqlite3_stmt *st, void *out)
     col_text(st, 3, m->source, sizeof m->source);
     col_text(st, 4, m->identity, sizeof m->identity);
     m->created_ms = sqlite3_column_int64(st, 5);
+    if (sqlite3_column_count(st) < 8)
+        return; /* QS_MESSAGE_HEAD */
     m->captured = sqlite3_column_int(st, 6);
     const unsigned char *meta = sqlite3_column_text(st, 7);
     r->meta = strdup(meta ? (const char *)meta : "");
@@ -172,9 +179,11 @@ int sqlite_message_get(struct store_conn *c, const char *id, struct store_messag
 {
     memset(out, 0, sizeof *out);
     struct message_row r = {out, NULL};
-    int rc = sqlite_one(c, queue_prepare(c, QS_MESSAGE_GET, "s", id), read_message, &r);
+    int rc = sqlite_one(c, queue_prepare(c, meta ? QS_MESSAGE_GET : QS_MESSAGE_HEAD, "s", id),
+                        read_message, &r);
     out->meta = r.meta;
-    *meta = r.meta;
+    if (meta)
+        *meta = r.meta;
     return rc;
 }
 
