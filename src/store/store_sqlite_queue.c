@@ -17,6 +17,7 @@ enum queue_stmt {
     QS_RETRY_ONE,
     QS_DROP,
     QS_RELEASE,
+    QS_RELEASE_PUT,
     QS_EVENT_INSERT,
     QS_EVENT_LIST,
     QS_SUPPRESSED_PUT,
@@ -59,8 +60,16 @@ static const char *const queue_sql[QS_COUNT] = {
     [QS_RETRY_ONE] = "UPDATE recipients SET next_ms=?1 WHERE state='queued' AND message_id=?2",
     [QS_DROP] = "UPDATE recipients SET state='dropped', last_result='dropped by the operator'"
                 " WHERE state='queued' AND message_id=?",
-    [QS_RELEASE] = "UPDATE messages SET data=x'' WHERE id=?1 AND captured=0 AND NOT EXISTS"
-                   " (SELECT 1 FROM recipients WHERE message_id=?1 AND state='queued')",
+    /* Deleted and put back without its bytes (same rowid), not updated: an update that
+     * shrinks a row leaves its page as it was, and every message kept a 4 KB page to
+     * itself (its first 2 KB of body had made it the only row there). A delete lets
+     * SQLite merge the page with its neighbours, so released rows share pages. */
+    [QS_RELEASE] = "DELETE FROM messages WHERE id=?1 AND captured=0 AND length(data)>0 AND NOT"
+                   " EXISTS (SELECT 1 FROM recipients WHERE message_id=?1 AND state='queued')"
+                   " RETURNING rowid, account_id, region, source, identity, created_ms, meta,"
+                   " captured",
+    [QS_RELEASE_PUT] = "INSERT INTO messages (rowid, id, account_id, region, source, identity,"
+                       " created_ms, data, meta, captured) VALUES (?,?,?,?,?,?,?,x'',?,?)",
     [QS_EVENT_INSERT] = "INSERT INTO events (" EVENT_COLS ") VALUES"
                         " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [QS_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE message_id=? ORDER BY id",
@@ -210,10 +219,42 @@ int sqlite_queue_drop(struct store_conn *c, const char *message_id, int *n)
     return rc;
 }
 
+#define RELEASE_COLS 8 /* QS_RELEASE's RETURNING columns */
+
+/* The row QS_RELEASE took out goes back in, its columns as they were but the bytes:
+ * rowid first, then id, then the rest (QS_RELEASE_PUT's parameters 3..9). */
+static int release_put(struct store_conn *c, sqlite3_value *const *row, const char *id)
+{
+    sqlite3_stmt *put = sqlite_cached(c, QS_RELEASE_PUT, queue_sql[QS_RELEASE_PUT]);
+    if (!put)
+        return STORE_ERROR;
+    sqlite3_bind_value(put, 1, row[0]);
+    sqlite3_bind_text(put, 2, id, -1, SQLITE_STATIC);
+    for (int col = 1; col < RELEASE_COLS; col++)
+        sqlite3_bind_value(put, col + 2, row[col]);
+    return sqlite_run(c, put);
+}
+
 int sqlite_message_release(struct store_conn *c, const char *id)
 {
-    int rc = sqlite_run(c, queue_prepare(c, QS_RELEASE, "s", id));
-    return rc == STORE_ERROR ? rc : STORE_OK;
+    sqlite3_stmt *taken = queue_prepare(c, QS_RELEASE, "s", id);
+    if (!taken)
+        return STORE_ERROR;
+    sqlite3_value *row[RELEASE_COLS] = {0};
+    int step = sqlite3_step(taken);
+    bool found = step == SQLITE_ROW;
+    for (int col = 0; found && col < RELEASE_COLS; col++)
+        if (!(row[col] = sqlite3_value_dup(sqlite3_column_value(taken, col))))
+            found = false, step = SQLITE_NOMEM;
+    while (step == SQLITE_ROW)
+        step = sqlite3_step(taken);
+    sqlite3_reset(taken);
+    int rc = step != SQLITE_DONE ? STORE_ERROR : found ? release_put(c, row, id) : STORE_OK;
+    for (int col = 0; col < RELEASE_COLS; col++)
+        sqlite3_value_free(row[col]);
+    if (step != SQLITE_DONE)
+        log_error("store: releasing %s: %s", id, sqlite3_errmsg(sqlite_conn_db(c)));
+    return rc == STORE_ERROR || rc == STORE_EXISTS ? STORE_ERROR : STORE_OK;
 }
 
 /* ---- events ---- */

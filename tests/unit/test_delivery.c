@@ -173,6 +173,12 @@ static void test_store_queue(struct store_conn *c)
     CHECK(store_message_data(c, "m1", &data, &len) == STORE_OK && len == 0);
     free(data);
     CHECK(store_message_release(c, "m1") == STORE_OK);
+    struct store_message kept;
+    char *meta = NULL; /* a released row keeps every column but the bytes */
+    CHECK(store_message_get(c, "m1", &kept, &meta) == STORE_OK && !strcmp(meta, "{}") &&
+          !strcmp(kept.source, "a@example.com") && kept.created_ms == 1000 &&
+          !strcmp(kept.region, "us-east-1"));
+    free(meta);
     CHECK(store_message_data(c, "nope", &data, &len) == STORE_NOT_FOUND);
     free(data);
     struct store_event e = {.message_id = "m1", .type = "Bounce", .bounce_type = "Permanent"};
