@@ -63,7 +63,9 @@ static const char *const queue_sql[QS_COUNT] = {
     /* Deleted and put back without its bytes (same rowid), not updated: an update that
      * shrinks a row leaves its page as it was, and every message kept a 4 KB page to
      * itself (its first 2 KB of body had made it the only row there). A delete lets
-     * SQLite merge the page with its neighbours, so released rows share pages. */
+     * SQLite merge the page with its neighbours, so released rows share pages. The two
+     * statements name every column of messages: a column added by a later migration must
+     * be added to both. */
     [QS_RELEASE] = "DELETE FROM messages WHERE id=?1 AND captured=0 AND length(data)>0 AND NOT"
                    " EXISTS (SELECT 1 FROM recipients WHERE message_id=?1 AND state='queued')"
                    " RETURNING rowid, account_id, region, source, identity, created_ms, meta,"

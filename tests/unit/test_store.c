@@ -608,6 +608,7 @@ static void test_transaction_larger_than_cache(struct store *s, char *dir)
     r = store_conn_open(s);
     check_big_messages(r, total);
     store_conn_close(r);
+    store_close(s);
 }
 
 static int message_leaves(const char *dir)
