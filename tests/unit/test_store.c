@@ -571,9 +571,8 @@ static void test_writer_wal_bounded(struct store *s, const char *dir)
 }
 
 /* One transaction larger than SQLite's page cache (2 MB): its pages spill into the WAL
- * before the commit and are read back, rewritten in place, and summed again, all through
- * the buffer that gathers the WAL's writes (store_sqlite_walbuf.c). Another connection
- * then reads every message whole, and so does a fresh store after a reopen. */
+ * before the commit and are read back from it by the writing connection; another
+ * connection then reads every message whole, and so does a fresh store after a reopen. */
 static void check_big_messages(struct store_conn *r, int total)
 {
     for (int i = 0; i < total; i += 97) {
