@@ -177,7 +177,8 @@ static void test_store_queue(struct store_conn *c)
     char *meta = NULL; /* a released row keeps every column but the bytes */
     CHECK(store_message_get(c, "m1", &kept, &meta) == STORE_OK && !strcmp(meta, "{}") &&
           !strcmp(kept.source, "a@example.com") && kept.created_ms == 1000 &&
-          !strcmp(kept.region, "us-east-1"));
+          !strcmp(kept.region, "us-east-1") && !strcmp(kept.account_id, "111122223333") &&
+          !kept.captured);
     free(meta);
     CHECK(store_message_data(c, "nope", &data, &len) == STORE_NOT_FOUND);
     free(data);
