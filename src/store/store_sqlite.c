@@ -457,7 +457,9 @@ static struct store_conn *sqlite_conn_open(struct store *s)
     sc->base.be = &store_sqlite_backend;
     sc->base.store = s;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(cfg->store_path, &sc->db, flags, NULL) != SQLITE_OK) {
+    /* Frame headers join their pages (store_sqlite_walbuf.c) where every commit syncs. */
+    const char *vfs = cfg->store_fsync ? sqlite_walbuf_vfs() : NULL;
+    if (sqlite3_open_v2(cfg->store_path, &sc->db, flags, vfs) != SQLITE_OK) {
         log_error("store: cannot open %s: %s", cfg->store_path, sqlite3_errmsg(sc->db));
         sqlite_conn_close(&sc->base);
         return NULL;

@@ -36,6 +36,11 @@ int sqlite_rows(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *s
 /* Reads the first row into out: STORE_NOT_FOUND when there is none. */
 int sqlite_one(struct store_conn *c, sqlite3_stmt *st, row_reader read, void *out);
 
+/* store_sqlite_walbuf.c: the name of the VFS that writes each WAL frame's header with its
+ * page (NULL if it could not be registered: then the default VFS). Only where every commit
+ * syncs (synchronous=FULL): a header rewritten alone is written at the sync. */
+const char *sqlite_walbuf_vfs(void);
+
 /* store_sqlite_queue.c's entries of the backend table. */
 int sqlite_queue_list(struct store_conn *c, const char *message_id, bool queued_only,
                       store_recipient_cb cb, void *ctx);
