@@ -3,18 +3,21 @@
  * system calls per accepted message; this VFS holds the header and writes it with the page
  * that follows it, in one call.
  *
- * Nothing else is held: once a frame's page is written, the frame is in the file. A lone
- * header (walRewriteChecksums rewrites headers alone) is written before any other call on
- * the file, and SQLite makes no other call between a header and its page. So when another
+ * Nothing else is held: only a 24-byte write at a frame's start counts as a header, and once
+ * a frame's page is written, the frame is in the file. A lone header (walRewriteChecksums
+ * rewrites headers alone) is written before any other call on the file, and SQLite makes no
+ * other call between a header and its page. So when another
  * connection reads the WAL, or this one rolls back, no byte of this one's is waiting here
  * (an earlier version that held whole transactions could write a rolled-back transaction's
  * frames over another writer's: review of 9fa63c6). */
 #include "store/store_sqlite.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define WAL_FILE_HEADER 32
 #define WAL_FRAME_HEADER 24
 #define WAL_MAX_PAGE 65536
 
@@ -24,6 +27,7 @@ struct walbuf_file {
     char *frame;        /* a held header, then room for its page */
     bool held;
     sqlite3_int64 start; /* the held header's file offset */
+    int page_size;       /* from the WAL header; 0 until known */
 };
 
 static sqlite3_vfs walbuf_vfs;
@@ -38,9 +42,32 @@ static int walbuf_flush(struct walbuf_file *f)
     return f->real->pMethods->xWrite(f->real, f->frame, WAL_FRAME_HEADER, f->start);
 }
 
+static int wal_header_page_size(const unsigned char *h)
+{
+    uint32_t size = (uint32_t)h[8] << 24 | (uint32_t)h[9] << 16 | (uint32_t)h[10] << 8 | h[11];
+    return size == 1 ? WAL_MAX_PAGE : size > WAL_MAX_PAGE ? 0 : (int)size; /* 65536 is 1 */
+}
+
+/* Whether a 24-byte write at off is a frame header: one at a frame's start. Another write of
+ * 24 bytes can exist (the rest of a padding frame after the sync point, when the file lacks
+ * powersafe overwrite): it must not be held, since no page follows it. */
+static bool frame_start(struct walbuf_file *f, sqlite3_int64 off)
+{
+    if (!f->page_size) { /* the WAL was written before this connection opened it */
+        unsigned char h[WAL_FILE_HEADER];
+        if (f->real->pMethods->xRead(f->real, h, sizeof h, 0) == SQLITE_OK)
+            f->page_size = wal_header_page_size(h);
+    }
+    if (f->page_size < 512 || f->page_size > WAL_MAX_PAGE || off < WAL_FILE_HEADER)
+        return false;
+    return (off - WAL_FILE_HEADER) % (WAL_FRAME_HEADER + f->page_size) == 0;
+}
+
 static int walbuf_write(sqlite3_file *file, const void *data, int amt, sqlite3_int64 off)
 {
     struct walbuf_file *f = (struct walbuf_file *)file;
+    if (off == 0 && amt >= WAL_FILE_HEADER) /* a new WAL header: its page size */
+        f->page_size = wal_header_page_size(data);
     if (f->held && off == f->start + WAL_FRAME_HEADER && amt > 0 && amt <= WAL_MAX_PAGE) {
         memcpy(f->frame + WAL_FRAME_HEADER, data, (size_t)amt); /* the header's page */
         f->held = false;
@@ -49,9 +76,10 @@ static int walbuf_write(sqlite3_file *file, const void *data, int amt, sqlite3_i
     int rc = walbuf_flush(f);
     if (rc != SQLITE_OK)
         return rc;
-    if (amt == WAL_FRAME_HEADER && !f->frame)
+    bool header = amt == WAL_FRAME_HEADER && frame_start(f, off);
+    if (header && !f->frame)
         f->frame = malloc(WAL_FRAME_HEADER + WAL_MAX_PAGE);
-    if (amt != WAL_FRAME_HEADER || !f->frame)
+    if (!header || !f->frame)
         return f->real->pMethods->xWrite(f->real, data, amt, off);
     memcpy(f->frame, data, WAL_FRAME_HEADER);
     f->held = true;

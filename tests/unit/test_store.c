@@ -713,6 +713,43 @@ static void test_walbuf_rollback_then_other_writer(const char *dir)
     sqlite3_close(b);
 }
 
+/* Without powersafe overwrite and with pages smaller than a sector, SQLite pads a commit to
+ * the sector and writes the part of the last frame past the sync point after the sync: 24
+ * bytes of page when the boundary falls 24 bytes before a frame's end. That is no frame
+ * header and must not be held (it was, and another connection then read a short frame). */
+static void test_walbuf_padding_remainder(const char *dir)
+{
+    char uri[300];
+    snprintf(uri, sizeof uri, "file:%s/walpad.db?psow=0", dir);
+    sqlite3 *a, *b;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI;
+    CHECK(sqlite3_open_v2(uri, &a, flags, sqlite_walbuf_vfs()) == SQLITE_OK);
+    exec_ok(a, "PRAGMA page_size=1024; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+               "CREATE TABLE t (x BLOB)");
+    CHECK(sqlite3_open_v2(uri, &b, flags, NULL) == SQLITE_OK);
+    sqlite3_stmt *ins, *sum;
+    CHECK(sqlite3_prepare_v2(a, "INSERT INTO t VALUES (zeroblob(?))", -1, &ins, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(b, "SELECT count(*), total(length(x)) FROM t", -1, &sum, NULL) ==
+          SQLITE_OK);
+    bool ok = true;
+    double bytes = 0;
+    for (int i = 1; i <= 700 && ok; i++) { /* commits of 1 to 4 pages: every alignment */
+        int len = 100 + (i * 733) % 3500;
+        sqlite3_bind_int(ins, 1, len);
+        ok = sqlite3_step(ins) == SQLITE_DONE;
+        sqlite3_reset(ins);
+        bytes += len;
+        ok = ok && sqlite3_step(sum) == SQLITE_ROW && sqlite3_column_int(sum, 0) == i &&
+             sqlite3_column_double(sum, 1) == bytes;
+        sqlite3_reset(sum);
+    }
+    CHECK(ok);
+    sqlite3_finalize(ins);
+    sqlite3_finalize(sum);
+    sqlite3_close(b);
+    sqlite3_close(a);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/sesame-store-XXXXXX";
@@ -727,6 +764,7 @@ int main(void)
         test_dkim(s, dir);
         test_released_rows_share_pages(s, dir);
         test_walbuf_rollback_then_other_writer(dir);
+        test_walbuf_padding_remainder(dir);
         test_transaction_larger_than_cache(s, dir); /* closes s */
         test_sealed_secrets(dir);
         /* Reopening runs no migration twice. */
