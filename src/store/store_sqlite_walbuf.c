@@ -6,10 +6,10 @@
  * Nothing else is held: only a 24-byte write at a frame's start counts as a header, and once
  * a frame's page is written, the frame is in the file. A lone header (walRewriteChecksums
  * rewrites headers alone) is written before any other call on the file, and SQLite makes no
- * other call between a header and its page. So when another
- * connection reads the WAL, or this one rolls back, no byte of this one's is waiting here
- * (an earlier version that held whole transactions could write a rolled-back transaction's
- * frames over another writer's: review of 9fa63c6). */
+ * other call between a header and its page. So when another connection reads the WAL, or
+ * this one rolls back, no byte of this one's is waiting here (an earlier version that held
+ * whole transactions could write a rolled-back transaction's frames over another writer's:
+ * review of 9fa63c6). */
 #include "store/store_sqlite.h"
 
 #include <pthread.h>
