@@ -73,6 +73,8 @@ static void show_event(const struct store_event *e, void *arg)
         json_object_set_new(o, "Status", json_string(e->status));
         json_object_set_new(o, "Action", json_string(e->action));
         json_object_set_new(o, "DiagnosticCode", json_string(e->diagnostic));
+        if (e->final_recipient[0])
+            json_object_set_new(o, "FinalRecipient", json_string(e->final_recipient));
     }
     if (e->feedback_id[0])
         json_object_set_new(o, "FeedbackId", json_string(e->feedback_id));

@@ -170,6 +170,9 @@ static void dsn_classify(const struct feedback_report_recipient *b, struct store
     core_strlcpy(e->action, b->action, sizeof e->action);
     core_strlcpy(e->diagnostic, b->diagnostic, sizeof e->diagnostic);
     core_strlcpy(e->remote_mta, b->remote_mta, sizeof e->remote_mta);
+    /* another address type (x400; ...) names no mailbox: the recipient stands */
+    if (strchr(b->final_recipient, '@'))
+        core_strlcpy(e->final_recipient, b->final_recipient, sizeof e->final_recipient);
 }
 
 static const char *domain_of(const char *address)

@@ -101,7 +101,9 @@ static json_t *bounced_recipient(const struct store_event *e)
     json_t *r = json_object();
     if (!r)
         return NULL;
-    int rc = set(r, "emailAddress", json_text(e->recipient));
+    /* a DSN's Final-Recipient when there was one: the forwarded-to address that failed */
+    const char *address = e->final_recipient[0] ? e->final_recipient : e->recipient;
+    int rc = set(r, "emailAddress", json_text(address));
     if (e->status[0]) { /* the DSN's fields, present only when there is a DSN */
         rc |= set(r, "status", json_text(e->status));
         rc |= set(r, "action", json_text(e->action[0] ? e->action : "failed"));

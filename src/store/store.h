@@ -372,6 +372,9 @@ struct store_event {
     char user_agent[256];   /* ARF User-Agent */
     int64_t arrival_ms;     /* ARF Arrival-Date; 0: none */
     int64_t report_ms;      /* when the ISP sent the report (the report's Date); 0: created_ms */
+    /* Migration 8: a received DSN's Final-Recipient, "" when the bounce had none (then
+     * the recipient is what a notification names) */
+    char final_recipient[STORE_IDENTITY_LEN];
 };
 typedef void (*store_event_cb)(const struct store_event *e, void *ctx);
 int store_event_insert(struct store_conn *c, const struct store_event *e);

@@ -117,6 +117,9 @@ static const char *const migrations[] = {
     "ALTER TABLE outbox ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX outbox_message ON outbox (message_id);"
     "CREATE INDEX outbox_failed ON outbox (id) WHERE state = 'failed';",
+    /* 7 -> 8: a received DSN's Final-Recipient, which bouncedRecipients reports (spec 20
+     * §5.5.4); it differs from the address sent to when the mail was forwarded. */
+    "ALTER TABLE events ADD COLUMN final_recipient TEXT NOT NULL DEFAULT '';",
 };
 #define MIGRATION_COUNT ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -37,7 +37,8 @@ _Static_assert(QS_COUNT <= SQLITE_DKIM_SLOT, "the queue's sqlite_cached slots ov
 #define EVENT_COLS                                                                                 \
     "message_id, idx, account_id, region, type, bounce_type, bounce_subtype, recipient,"           \
     " created_ms, processing_ms, smtp_response, status, action, diagnostic, remote_mta,"           \
-    " reporting_mta, simulator, feedback_id, feedback_type, user_agent, arrival_ms, report_ms"
+    " reporting_mta, simulator, feedback_id, feedback_type, user_agent, arrival_ms, report_ms,"    \
+    " final_recipient"
 #define SUPPRESSED_COLS "region, address, reason, message_id, created_ms, expires_ms"
 
 static const char *const queue_sql[QS_COUNT] = {
@@ -73,7 +74,7 @@ static const char *const queue_sql[QS_COUNT] = {
     [QS_RELEASE_PUT] = "INSERT INTO messages (rowid, id, account_id, region, source, identity,"
                        " created_ms, data, meta, captured) VALUES (?,?,?,?,?,?,?,x'',?,?)",
     [QS_EVENT_INSERT] = "INSERT INTO events (" EVENT_COLS ") VALUES"
-                        " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     [QS_EVENT_LIST] = "SELECT " EVENT_COLS " FROM events WHERE message_id=? ORDER BY id",
     [QS_SUPPRESSED_PUT] = "INSERT OR REPLACE INTO suppressed (" SUPPRESSED_COLS ")"
                           " VALUES (?,?,?,?,?,?)",
@@ -263,13 +264,13 @@ int sqlite_message_release(struct store_conn *c, const char *id)
 
 int sqlite_event_insert(struct store_conn *c, const struct store_event *e)
 {
-    return sqlite_run(c, queue_prepare(c, QS_EVENT_INSERT, "sissssssiissssssbsssii", e->message_id,
-                                       (int64_t)e->idx, e->account_id, e->region, e->type,
-                                       e->bounce_type, e->bounce_subtype, e->recipient,
-                                       e->created_ms, e->processing_ms, e->smtp_response, e->status,
-                                       e->action, e->diagnostic, e->remote_mta, e->reporting_mta,
-                                       (int)e->simulator, e->feedback_id, e->feedback_type,
-                                       e->user_agent, e->arrival_ms, e->report_ms));
+    return sqlite_run(
+        c, queue_prepare(c, QS_EVENT_INSERT, "sissssssiissssssbsssiis", e->message_id,
+                         (int64_t)e->idx, e->account_id, e->region, e->type, e->bounce_type,
+                         e->bounce_subtype, e->recipient, e->created_ms, e->processing_ms,
+                         e->smtp_response, e->status, e->action, e->diagnostic, e->remote_mta,
+                         e->reporting_mta, (int)e->simulator, e->feedback_id, e->feedback_type,
+                         e->user_agent, e->arrival_ms, e->report_ms, e->final_recipient));
 }
 
 static void read_event(sqlite3_stmt *st, void *out)
@@ -297,6 +298,7 @@ static void read_event(sqlite3_stmt *st, void *out)
     col_text(st, 19, e->user_agent, sizeof e->user_agent);
     e->arrival_ms = sqlite3_column_int64(st, 20);
     e->report_ms = sqlite3_column_int64(st, 21);
+    col_text(st, 22, e->final_recipient, sizeof e->final_recipient);
 }
 
 static void emit_event(const void *rec, void *ctx)

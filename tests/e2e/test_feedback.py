@@ -348,6 +348,42 @@ def test_dsn_to_the_verp_address_is_a_bounce(inst, sns, receiver, mailbox, modul
     assert inst.suppression_show(refused), "a hard bounce lists the address"
 
 
+def test_dsn_about_forwarded_mail_names_the_final_recipient(inst, sns, receiver, mailbox,
+                                                            module_servers, port, dns):
+    """The address Sesame sent to forwarded the mail, and the forwarding target bounced:
+    bouncedRecipients names the DSN's Final-Recipient (spec 20 §5.5.4), while the event,
+    the destination and the suppression list keep the address the sender used."""
+    sender = new_sender(inst, mailbox)
+    subscribed_topic(inst, sns, receiver, sender, types=("Bounce",))
+    rcv = module_servers.receiver(port=port)
+    domain = unique_domain("fwd")
+    route_mx(dns.zone, domain, rcv.host)
+    to, final = "alias@" + domain, "Target@elsewhere.example"
+    mid, verp, data = delivered_verp(inst, rcv, sender, to, dns)
+    headers = data.split(b"\r\n\r\n", 1)[0].decode()
+    dsn = DSN.format(verp=verp, rcpt=final, headers=headers).replace("\n", "\r\n")
+    with feedback_smtp(inst) as s:
+        s.sendmail("", [verp], dsn.encode())
+    b = payloads_for(receiver, mid, "Bounce", 1, ("bounce", "bouncedRecipients"))[0]
+    r = b["bounce"]["bouncedRecipients"]
+    assert [x["emailAddress"] for x in r] == [final], r
+    check_mail(b, mid, sender, [to])
+    ev = events_of(inst.queue_show(mid), to, "Bounce")
+    assert len(ev) == 1 and ev[0]["FinalRecipient"] == final, ev
+    assert inst.suppression_show(to), "the address sent to is the one listed"
+    # a Final-Recipient of another address type names no mailbox: the recipient stands
+    other = "x400@" + domain
+    mid, verp, data = delivered_verp(inst, rcv, sender, other, dns)
+    headers = data.split(b"\r\n\r\n", 1)[0].decode()
+    dsn = DSN.format(verp=verp, rcpt="x", headers=headers).replace(
+        "rfc822; x\n", "x400; c=US;a=ATT;p=Example;o=Sales\n").replace("\n", "\r\n")
+    with feedback_smtp(inst) as s:
+        s.sendmail("", [verp], dsn.encode())
+    b = payloads_for(receiver, mid, "Bounce", 1, ("bounce", "bouncedRecipients"))[0]
+    assert [x["emailAddress"] for x in b["bounce"]["bouncedRecipients"]] == [other], b
+    assert "FinalRecipient" not in events_of(inst.queue_show(mid), other, "Bounce")[0]
+
+
 ARF = """From: fbl@arf.{isp}
 To: fbl@{bounce_domain}
 Subject: Abuse report

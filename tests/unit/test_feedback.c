@@ -80,6 +80,18 @@ static void test_json_bounce_dsn(void)
     CHECK(json_object_get(r, "diagnosticCode") == NULL);
     json_decref(root);
     free(json);
+
+    /* Forwarded mail: the DSN's Final-Recipient is the address reported (spec 20 §5.5.4) */
+    strcpy(e.final_recipient, "user@forwarded.example");
+    json = feedback_json_notification(&mail, list, 1);
+    root = json_loads(json, 0, NULL);
+    r = json_array_get(json_object_get(json_object_get(root, "bounce"), "bouncedRecipients"), 0);
+    CHECK_STR(json_string_value(json_object_get(r, "emailAddress")), "user@forwarded.example");
+    CHECK_STR(json_string_value(json_array_get(
+                  json_object_get(json_object_get(root, "mail"), "destination"), 0)),
+              "username@example.com");
+    json_decref(root);
+    free(json);
 }
 
 /* Without a DSN: recipients carry only emailAddress, no reportingMTA, the event's time. */

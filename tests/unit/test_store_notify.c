@@ -117,7 +117,8 @@ static void test_events(struct store_conn *c)
                                  .created_ms = 3000,
                                  .status = "5.1.1",
                                  .action = "failed",
-                                 .feedback_id = "0100abc-bounce"};
+                                 .feedback_id = "0100abc-bounce",
+                                 .final_recipient = "forwarded@example.org"};
     struct store_event complaint = event_complaint();
     CHECK(store_event_insert(c, &bounce) == STORE_OK);
     CHECK(store_event_insert(c, &complaint) == STORE_OK);
@@ -128,7 +129,9 @@ static void test_events(struct store_conn *c)
     CHECK_STR(b->feedback_id, "0100abc-bounce");
     CHECK_STR(b->feedback_type, "");
     CHECK(b->arrival_ms == 0 && b->report_ms == 0);
+    CHECK_STR(b->final_recipient, "forwarded@example.org");
     CHECK_STR(e->type, "Complaint");
+    CHECK_STR(e->final_recipient, "");
     CHECK_STR(e->feedback_id, "0100abc-feedback");
     CHECK_STR(e->feedback_type, "abuse");
     CHECK_STR(e->user_agent, "Yahoo!-Mail-Feedback/1.0");
@@ -711,7 +714,8 @@ static void old_event_collect(const struct store_event *e, void *ctx)
     s->n++;
 }
 
-/* A store of schema 5 keeps its events (new fields empty) and gains the new tables. */
+/* A store of schema 5 keeps its events (new fields empty) and gains the new tables and
+ * columns (up to migration 8's final_recipient). */
 static void test_migration_from_v5(const char *parent)
 {
     char dir[256];
@@ -726,6 +730,7 @@ static void test_migration_from_v5(const char *parent)
                   "ALTER TABLE events DROP COLUMN user_agent;"
                   "ALTER TABLE events DROP COLUMN arrival_ms;"
                   "ALTER TABLE events DROP COLUMN report_ms;"
+                  "ALTER TABLE events DROP COLUMN final_recipient;"
                   "PRAGMA user_version=5;"
                   "INSERT INTO events (message_id, idx, account_id, region, type, bounce_type,"
                   " bounce_subtype, recipient, created_ms, processing_ms, smtp_response, status,"
@@ -736,11 +741,12 @@ static void test_migration_from_v5(const char *parent)
     if (!s)
         return;
     struct store_conn *c = store_conn_open(s);
-    CHECK(store_schema_version(c) == 7);
+    CHECK(store_schema_version(c) == 8);
     struct events_seen *seen = calloc(1, sizeof *seen);
     CHECK(store_event_list(c, "old", old_event_collect, seen) == STORE_OK && seen->n == 1);
     CHECK_STR(seen->last[0].smtp_response, "250 ok");
     CHECK_STR(seen->last[0].feedback_id, "");
+    CHECK_STR(seen->last[0].final_recipient, "");
     CHECK(seen->last[0].created_ms == 9 && seen->last[0].arrival_ms == 0 &&
           seen->last[0].report_ms == 0);
     free(seen);
